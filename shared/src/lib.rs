@@ -1,0 +1,16 @@
+//! RxEdge shared vocabulary: the event protocol, topics, signatures, the
+//! kiosk outbox bookkeeping and layered config loading.
+//!
+//! Everything here is pure: no tokio, no sockets, no files. Time comes in
+//! through [`clock::Clock`] or as explicit millisecond arguments, so the
+//! state machines are deterministic under test.
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod outbox;
+pub mod protocol;
+pub mod sign;
+pub mod topics;
+
+pub use ids::{IdError, KioskId, StoreId};
