@@ -1,1 +1,165 @@
-//! x
+//! RxEdge hub: ingests kiosk events over MQTT, keeps the store, serves the screens.
+//!
+//! One module per bounded context, each with its own router merged over one
+//! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
+
+pub mod broker;
+pub mod config;
+pub mod demo;
+pub mod devices;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+pub mod web;
+
+use crate::config::Config;
+use rxedge_shared::sign::SigningKey;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Hub start-up and run errors.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] rxedge_shared::config::ConfigError),
+    /// State directory or key file problem.
+    #[error("{0}")]
+    State(String),
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Embedded broker.
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    /// HTTP server.
+    #[error("http server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Create the state directory (0700) if needed. Only `run` and CLI commands do this, never config loading.
+pub fn ensure_state_dir(dir: &Path) -> Result<(), HubError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        HubError::State(format!(
+            "cannot create state directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// The hub's Ed25519 key (`hub.key`, 0600), created on first use.
+pub fn hub_key(state_dir: &Path) -> Result<SigningKey, HubError> {
+    rxedge_kiosk::keyfile::load_or_create(&state_dir.join("hub.key"))
+        .map_err(|e| HubError::State(e.to_string()))
+}
+
+/// Open the database named by the config and migrate it.
+pub async fn open_db(cfg: &Config) -> Result<store::Db, HubError> {
+    if cfg.database.url.is_empty() {
+        ensure_state_dir(&cfg.paths.state_dir)?;
+    }
+    Ok(store::Db::connect(&cfg.database_url(), cfg.database.max_connections).await?)
+}
+
+/// Run the hub until `shutdown` resolves. Tests pass a listener bound to port 0.
+pub async fn run(
+    cfg: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    cfg.validate()?;
+    let store_id = cfg.store_id()?;
+    ensure_state_dir(&cfg.paths.state_dir)?;
+    let key = Arc::new(hub_key(&cfg.paths.state_dir)?);
+    if cfg.broker.url.is_empty() {
+        broker::start(cfg.broker.listen, cfg.ingest.max_payload_bytes)?;
+        tracing::info!(listen = %cfg.broker.listen, "embedded MQTT broker started");
+    }
+    let db = open_db(&cfg).await?;
+    tracing::info!(backend = ?db.backend, "store open");
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (feed, _) = broadcast::channel(4096);
+    let (host, port) = cfg
+        .broker_addr()
+        .map_err(|e| HubError::State(format!("broker.url: {e}")))?;
+    let opts = ingest::mqtt_options(
+        &store_id,
+        &host,
+        port,
+        Duration::from_secs(cfg.broker.keep_alive_secs),
+        cfg.ingest.max_payload_bytes,
+    );
+    let (client, eventloop) = rumqttc::AsyncClient::new(opts, 10_000);
+    let (tx, rx) = mpsc::channel(10_000);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let worker = ingest::Ingest::new(
+        db.clone(),
+        store_id.clone(),
+        key.clone(),
+        client.clone(),
+        metrics.clone(),
+        feed.clone(),
+        cfg.ingest.max_payload_bytes,
+        cfg.ingest.batch_max,
+    );
+    let worker = tokio::spawn(worker.run(rx));
+    let conn = tokio::spawn(ingest::connection(
+        eventloop,
+        client.clone(),
+        db.clone(),
+        store_id.clone(),
+        key.clone(),
+        tx,
+        metrics.clone(),
+        stop_rx,
+    ));
+
+    let state = web::AppState(Arc::new(web::Inner {
+        db,
+        cfg,
+        store: store_id,
+        key,
+        mqtt: client,
+        metrics,
+        feed,
+    }));
+    let app = web::router().with_state(state);
+    tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = conn.await;
+    let _ = worker.await;
+    served.map_err(HubError::Http)
+}
+
+/// Set up logging from the config. rumqttd logs ordinary disconnects at ERROR,
+/// so its connection target is capped at WARN unless the filter names it.
+pub fn init_tracing(filter: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let mut f = filter.to_owned();
+    if !f.contains("rumqttd") {
+        f.push_str(",rumqttd::server::broker=off,rumqttd::router=warn,rumqttd=warn");
+    }
+    let env = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(f));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}

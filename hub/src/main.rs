@@ -1,1 +1,165 @@
-fn main(){}
+//! `rxedge-hub`: command-line wiring only.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rxedge_hub::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "rxedge-hub",
+    version,
+    about = "RxEdge hub: ingest, store and pharmacy screens"
+)]
+struct Cli {
+    /// Config file (hub.toml). Defaults apply without one; RXEDGE_HUB__* env overrides both.
+    #[arg(long, short, global = true, env = "RXEDGE_HUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the hub (the default).
+    Run,
+    /// Manage kiosks.
+    Kiosk {
+        #[command(subcommand)]
+        cmd: KioskCmd,
+    },
+    /// Run the hub with its embedded broker and a simulated kiosk, for a first look.
+    Demo {
+        /// Where the demo keeps its state.
+        #[arg(long, default_value = ".state/demo")]
+        dir: PathBuf,
+        /// Web port.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Embedded broker port.
+        #[arg(long, default_value_t = 1883)]
+        mqtt_port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum KioskCmd {
+    /// Register a kiosk and print its one-time enrollment code.
+    Add {
+        /// Kiosk id (lowercase letters, digits, - and _), e.g. front-desk.
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Register this base64 public key directly instead of issuing a code.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Replace the key of an already enrolled kiosk.
+        #[arg(long)]
+        reenroll: bool,
+    },
+    /// List kiosks.
+    List,
+}
+
+fn now_ms() -> i64 {
+    use rxedge_shared::clock::Clock as _;
+    rxedge_shared::clock::SystemClock.now_ms()
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
+        return Ok(());
+    }
+    let cfg = Config::load(cli.config.as_deref())?;
+    rxedge_hub::init_tracing(&cfg.log.filter, cfg.log.json);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.cmd.unwrap_or(Cmd::Run) {
+            Cmd::Run => {
+                let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", cfg.http.listen))?;
+                rxedge_hub::run(cfg, listener, rxedge_kiosk::shutdown_signal()).await?;
+            }
+            Cmd::Kiosk { cmd } => kiosk_cmd(&cfg, cmd).await?,
+            Cmd::Demo {
+                dir,
+                port,
+                mqtt_port,
+            } => {
+                rxedge_hub::demo::run(&dir, port, mqtt_port, rxedge_kiosk::shutdown_signal())
+                    .await?
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {
+    let db = rxedge_hub::open_db(cfg).await?;
+    match cmd {
+        KioskCmd::Add {
+            id,
+            name,
+            public_key,
+            reenroll,
+        } => {
+            let kid = rxedge_shared::KioskId::new(id.clone())
+                .with_context(|| format!("kiosk id {id:?}"))?;
+            let name = name.unwrap_or_else(|| id.clone());
+            match public_key {
+                Some(pk) => {
+                    let key = rxedge_shared::sign::decode_public(&pk).context("--public-key")?;
+                    let store = cfg.store_id()?;
+                    let initial = rxedge_hub::devices::initial_config(
+                        &store,
+                        &kid,
+                        &cfg.store.name,
+                        &cfg.kiosk_defaults,
+                        now_ms(),
+                    );
+                    rxedge_hub::devices::set_key(&db, &kid, Some(&name), &key, &initial, now_ms())
+                        .await?;
+                    rxedge_hub::ensure_state_dir(&cfg.paths.state_dir)?;
+                    let hub = rxedge_hub::hub_key(&cfg.paths.state_dir)?;
+                    println!("kiosk {kid} registered.");
+                    println!("Put this in the kiosk's state directory as identity.toml:\n");
+                    println!("store_id = \"{}\"\nkiosk_id = \"{kid}\"\nbroker_url = \"{}\"\nhub_public_key = \"{}\"", store, cfg.broker.public_url, rxedge_shared::sign::encode_public(&hub.verifying_key()));
+                }
+                None => {
+                    let code =
+                        rxedge_hub::devices::add(&db, &kid, &name, reenroll, now_ms()).await?;
+                    println!("kiosk {kid} added. On the kiosk, within 30 minutes, run:\n");
+                    println!(
+                        "  rxedge-kiosk enroll --hub {} --id {kid} --code {code}",
+                        cfg.http.public_url
+                    );
+                }
+            }
+        }
+        KioskCmd::List => {
+            for k in rxedge_hub::devices::list(&db).await? {
+                let state = if k.public_key.is_none() {
+                    "awaiting enrollment"
+                } else if k.online {
+                    "online"
+                } else {
+                    "offline"
+                };
+                println!(
+                    "{}\t{}\t{}\tconfig v{} (running {:?})",
+                    k.id, k.name, state, k.config_version, k.running_version
+                );
+            }
+        }
+    }
+    Ok(())
+}

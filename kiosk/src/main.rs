@@ -1,1 +1,143 @@
-fn main(){}
+//! `rxedge-kiosk`: command-line wiring only.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rxedge_kiosk::config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "rxedge-kiosk",
+    version,
+    about = "RxEdge kiosk: scanning, fridge watch, durable outbox to the hub"
+)]
+struct Cli {
+    /// Config file (kiosk.toml). Defaults apply without one; RXEDGE_KIOSK__* env overrides both.
+    #[arg(long, short, global = true, env = "RXEDGE_KIOSK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Use simulated camera and fridge probes.
+    #[arg(long, global = true)]
+    simulate: bool,
+    /// Print the default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the kiosk (the default).
+    Run,
+    /// Enroll with a hub using the code from `rxedge-hub kiosk add`.
+    Enroll {
+        /// Hub web address, e.g. http://hub.local:8080.
+        #[arg(long)]
+        hub: String,
+        /// This kiosk's id, as given to `rxedge-hub kiosk add`.
+        #[arg(long)]
+        id: String,
+        /// One-time enrollment code.
+        #[arg(long)]
+        code: String,
+    },
+    /// Print this kiosk's public key (creating the key if needed).
+    Identity,
+    /// Print outbox figures: queued, in flight, acked, dropped, oldest age.
+    Outbox,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cli.print_default_config {
+        print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
+        return Ok(());
+    }
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if cli.simulate {
+        cfg.simulator.enabled = true;
+    }
+    rxedge_kiosk::init_tracing(&cfg.log.filter, cfg.log.json);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.cmd.unwrap_or(Cmd::Run) {
+            Cmd::Run => {
+                let listener = tokio::net::TcpListener::bind(cfg.ui.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", cfg.ui.listen))?;
+                rxedge_kiosk::run(cfg, listener, rxedge_kiosk::shutdown_signal()).await?;
+            }
+            Cmd::Enroll { hub, id, code } => {
+                let f = rxedge_kiosk::enroll(&cfg.paths.state_dir, &hub, &id, &code).await?;
+                println!(
+                    "enrolled as kiosk {} of store {}; broker {}",
+                    f.kiosk_id, f.store_id, f.broker_url
+                );
+            }
+            Cmd::Identity => {
+                rxedge_kiosk::ensure_state_dir(&cfg.paths.state_dir)?;
+                let key = rxedge_kiosk::keyfile::load_or_create(
+                    &rxedge_kiosk::identity::key_path(&cfg.paths.state_dir),
+                )?;
+                println!(
+                    "{}",
+                    rxedge_shared::sign::encode_public(&key.verifying_key())
+                );
+            }
+            Cmd::Outbox => print_outbox(&cfg).await?,
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn print_outbox(cfg: &Config) -> anyhow::Result<()> {
+    // A running kiosk holds sled's lock: ask it first, then fall back to the files.
+    let url = format!("http://{}/api/outbox", cfg.ui.listen);
+    let live = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await;
+    let (report, source) = match live {
+        Ok(r) if r.status().is_success() => {
+            let st: serde_json::Value = r.json().await?;
+            (
+                serde_json::from_value::<rxedge_shared::protocol::OutboxReport>(
+                    st["outbox"].clone(),
+                )?,
+                "running kiosk",
+            )
+        }
+        _ => {
+            let store =
+                rxedge_kiosk::store::OutboxStore::open(&cfg.paths.state_dir.join("outbox"), 1)
+                    .context("kiosk not running and its outbox cannot be opened")?;
+            let (recs, c) = store.load()?;
+            use rxedge_shared::clock::Clock as _;
+            let o = rxedge_shared::outbox::Outbox::restore(
+                cfg.outbox.limits(),
+                recs.into_iter().map(|r| r.meta),
+                c.last_seq,
+                c.acked,
+                c.dropped,
+            );
+            (
+                o.report(rxedge_shared::clock::SystemClock.now_ms()),
+                "outbox files (kiosk not running)",
+            )
+        }
+    };
+    println!("source:   {source}");
+    println!("queued:   {}", report.queued);
+    println!("inflight: {}", report.inflight);
+    println!("acked:    {}", report.acked);
+    println!("dropped:  {}", report.dropped);
+    match report.oldest_age_ms {
+        Some(ms) => println!("oldest:   {:.1} s", ms as f64 / 1000.0),
+        None => println!("oldest:   -"),
+    }
+    Ok(())
+}

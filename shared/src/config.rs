@@ -49,7 +49,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 ///
 /// `T` should carry `#[serde(default, deny_unknown_fields)]` on every struct,
 /// so a missing key takes its default and a misspelt key is an error.
-pub fn load<T>(file: Option<(&str, &str)>, env: &[(String, String)], prefix: &str) -> Result<T, ConfigError>
+pub fn load<T>(
+    file: Option<(&str, &str)>,
+    env: &[(String, String)],
+    prefix: &str,
+) -> Result<T, ConfigError>
 where
     T: Serialize + DeserializeOwned + Default,
 {
@@ -57,27 +61,45 @@ where
         None => T::default(),
         Some((path, text)) => toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
-            ConfigError::File { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
+            ConfigError::File {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
         })?,
     };
     let wanted = format!("{prefix}__");
-    let overrides: Vec<&(String, String)> = env.iter().filter(|(k, _)| k.starts_with(&wanted)).collect();
+    let overrides: Vec<&(String, String)> =
+        env.iter().filter(|(k, _)| k.starts_with(&wanted)).collect();
     if overrides.is_empty() {
         return Ok(base);
     }
-    let mut value = toml::Value::try_from(&base).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let mut value =
+        toml::Value::try_from(&base).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     for (var, raw) in overrides {
-        let path: Vec<String> = var[wanted.len()..].split("__").map(str::to_ascii_lowercase).collect();
-        set_path(&mut value, &path, parse_value(raw)).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+        let path: Vec<String> = var[wanted.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        set_path(&mut value, &path, parse_value(raw)).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message,
+        })?;
         // Check each override on its own so the error names the right variable.
-        T::deserialize(value.clone()).map_err(|e| ConfigError::Env { var: var.clone(), message: e.to_string() })?;
+        T::deserialize(value.clone()).map_err(|e| ConfigError::Env {
+            var: var.clone(),
+            message: e.to_string(),
+        })?;
     }
     T::deserialize(value).map_err(|e| ConfigError::Invalid(e.to_string()))
 }
 
 fn parse_value(raw: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -88,10 +110,16 @@ fn set_path(root: &mut toml::Value, path: &[String], v: toml::Value) -> Result<(
     };
     let mut cur = root;
     for p in parents {
-        let table = cur.as_table_mut().ok_or_else(|| format!("{p} is not a section"))?;
-        cur = table.entry(p.clone()).or_insert_with(|| toml::Value::Table(Default::default()));
+        let table = cur
+            .as_table_mut()
+            .ok_or_else(|| format!("{p} is not a section"))?;
+        cur = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
     }
-    let table = cur.as_table_mut().ok_or_else(|| format!("{last}: parent is not a section"))?;
+    let table = cur
+        .as_table_mut()
+        .ok_or_else(|| format!("{last}: parent is not a section"))?;
     table.insert(last.clone(), v);
     Ok(())
 }
@@ -120,18 +148,36 @@ mod tests {
     }
     impl Default for Http {
         fn default() -> Self {
-            Self { listen: "127.0.0.1".into(), port: 8080 }
+            Self {
+                listen: "127.0.0.1".into(),
+                port: 8080,
+            }
         }
     }
 
     fn env(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn layers_in_order() -> Result<(), ConfigError> {
-        let c: Cfg = load(Some(("x.toml", "name = \"a\"\n[http]\nport = 9\n")), &env(&[("APP__HTTP__LISTEN", "0.0.0.0")]), "APP")?;
-        assert_eq!(c, Cfg { name: "a".into(), http: Http { listen: "0.0.0.0".into(), port: 9 } });
+        let c: Cfg = load(
+            Some(("x.toml", "name = \"a\"\n[http]\nport = 9\n")),
+            &env(&[("APP__HTTP__LISTEN", "0.0.0.0")]),
+            "APP",
+        )?;
+        assert_eq!(
+            c,
+            Cfg {
+                name: "a".into(),
+                http: Http {
+                    listen: "0.0.0.0".into(),
+                    port: 9
+                }
+            }
+        );
         let d: Cfg = load(None, &[], "APP")?;
         assert_eq!(d, Cfg::default());
         Ok(())
@@ -139,9 +185,18 @@ mod tests {
 
     #[test]
     fn bad_file_names_path_line_and_key() {
-        let e = load::<Cfg>(Some(("/etc/x.toml", "name = \"a\"\n\n[http]\nprot = 9\n")), &[], "APP");
+        let e = load::<Cfg>(
+            Some(("/etc/x.toml", "name = \"a\"\n\n[http]\nprot = 9\n")),
+            &[],
+            "APP",
+        );
         match e {
-            Err(ConfigError::File { path, line, message, .. }) => {
+            Err(ConfigError::File {
+                path,
+                line,
+                message,
+                ..
+            }) => {
                 assert_eq!(path, "/etc/x.toml");
                 assert_eq!(line, 4);
                 assert!(message.contains("prot"), "{message}");
@@ -155,9 +210,15 @@ mod tests {
     #[test]
     fn bad_env_names_variable() {
         let e = load::<Cfg>(None, &env(&[("APP__HTTP__PORT", "lots")]), "APP");
-        assert!(matches!(&e, Err(ConfigError::Env { var, .. }) if var == "APP__HTTP__PORT"), "{e:?}");
+        assert!(
+            matches!(&e, Err(ConfigError::Env { var, .. }) if var == "APP__HTTP__PORT"),
+            "{e:?}"
+        );
         let e = load::<Cfg>(None, &env(&[("APP__NOPE", "1")]), "APP");
-        assert!(matches!(&e, Err(ConfigError::Env { var, .. }) if var == "APP__NOPE"), "{e:?}");
+        assert!(
+            matches!(&e, Err(ConfigError::Env { var, .. }) if var == "APP__NOPE"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -99,7 +99,10 @@ mod tests {
         for bad in ["", "a/b", "a+", "#", "A", "a b", &"x".repeat(65)] {
             assert!(KioskId::new(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(KioskId::new("front-desk_1").map(|k| k.to_string()).ok(), Some("front-desk_1".into()));
+        assert_eq!(
+            KioskId::new("front-desk_1").map(|k| k.to_string()).ok(),
+            Some("front-desk_1".into())
+        );
     }
 
     #[test]

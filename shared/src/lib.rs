@@ -14,3 +14,8 @@ pub mod sign;
 pub mod topics;
 
 pub use ids::{IdError, KioskId, StoreId};
+
+/// JSON text of an outbox report (shared so hub and kiosk store it alike).
+pub fn outbox_report_json(r: &protocol::OutboxReport) -> String {
+    serde_json::to_string(r).unwrap_or_default()
+}

@@ -170,7 +170,14 @@ impl Outbox {
         self.by_id.insert(meta.id, meta.seq);
         self.bytes += meta.bytes;
         self.last_seq = self.last_seq.max(meta.seq);
-        self.entries.insert(meta.seq, Entry { meta, durable, sent_ms: None });
+        self.entries.insert(
+            meta.seq,
+            Entry {
+                meta,
+                durable,
+                sent_ms: None,
+            },
+        );
     }
 
     fn remove(&mut self, seq: u64) -> Option<Entry> {
@@ -194,11 +201,6 @@ impl Outbox {
     /// The next sequence number to assign.
     pub fn next_seq(&self) -> u64 {
         self.last_seq + 1
-    }
-
-    fn over(&self, extra_events: usize, extra_bytes: u64) -> bool {
-        self.entries.len() + extra_events > self.limits.max_events
-            || self.bytes + extra_bytes > self.limits.max_bytes
     }
 
     /// Admit a new event (not yet durable). Returns the sequence numbers evicted
@@ -227,7 +229,7 @@ impl Outbox {
                             self.last_seq = meta.seq;
                             AdmitError::TelemetryDropped
                         }
-                    })
+                    });
                 }
             }
         }
@@ -291,7 +293,11 @@ impl Outbox {
                 if now_ms - sent >= self.limits.ack_timeout_ms {
                     self.timeouts_in_row = self.timeouts_in_row.saturating_add(1);
                     let shift = (self.timeouts_in_row - 1).min(20);
-                    let delay = self.limits.retry_base_ms.saturating_mul(1 << shift).min(self.limits.retry_max_ms);
+                    let delay = self
+                        .limits
+                        .retry_base_ms
+                        .saturating_mul(1 << shift)
+                        .min(self.limits.retry_max_ms);
                     self.retry_at = now_ms + delay;
                     self.go_back();
                 }
@@ -338,7 +344,12 @@ impl Outbox {
         if !self.link_up {
             return None;
         }
-        let timeout = self.entries.values().next().and_then(|e| e.sent_ms).map(|s| s + self.limits.ack_timeout_ms);
+        let timeout = self
+            .entries
+            .values()
+            .next()
+            .and_then(|e| e.sent_ms)
+            .map(|s| s + self.limits.ack_timeout_ms);
         let retry = (self.retry_at != i64::MIN).then_some(self.retry_at);
         match (timeout, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -353,7 +364,12 @@ impl Outbox {
             inflight: self.inflight as u64,
             acked: self.acked_total,
             dropped: self.dropped_total,
-            oldest_age_ms: self.entries.values().map(|e| e.meta.created_ms).min().map(|c| (now_ms - c).max(0)),
+            oldest_age_ms: self
+                .entries
+                .values()
+                .map(|e| e.meta.created_ms)
+                .min()
+                .map(|c| (now_ms - c).max(0)),
         }
     }
 
@@ -389,11 +405,24 @@ mod tests {
     use proptest::prelude::*;
 
     fn meta(seq: u64, class: Class) -> Meta {
-        Meta { seq, id: Uuid::from_u128(seq as u128), class, bytes: 100, created_ms: seq as i64 }
+        Meta {
+            seq,
+            id: Uuid::from_u128(seq as u128),
+            class,
+            bytes: 100,
+            created_ms: seq as i64,
+        }
     }
 
     fn limits() -> Limits {
-        Limits { max_events: 10, max_bytes: 1 << 20, window: 3, ack_timeout_ms: 1000, retry_base_ms: 100, retry_max_ms: 800 }
+        Limits {
+            max_events: 10,
+            max_bytes: 1 << 20,
+            window: 3,
+            ack_timeout_ms: 1000,
+            retry_base_ms: 100,
+            retry_max_ms: 800,
+        }
     }
 
     fn seqs(v: Vec<Send>) -> Vec<u64> {
@@ -415,7 +444,11 @@ mod tests {
         o.set_link(true);
         assert!(o.poll_send(0).is_empty(), "nothing durable yet");
         o.mark_durable(&[1, 2, 4, 5]);
-        assert_eq!(seqs(o.poll_send(0)), vec![1, 2], "stops before the non-durable 3");
+        assert_eq!(
+            seqs(o.poll_send(0)),
+            vec![1, 2],
+            "stops before the non-durable 3"
+        );
         o.mark_durable(&[3]);
         assert_eq!(seqs(o.poll_send(0)), vec![3], "window of 3");
         assert_eq!(o.on_ack(&Uuid::from_u128(1)), Some(1));
@@ -434,7 +467,11 @@ mod tests {
         assert_eq!(o.on_ack(&Uuid::from_u128(99)), None);
         assert_eq!(o.len(), 1);
         assert_eq!(o.on_ack(&Uuid::from_u128(1)), Some(1));
-        assert_eq!(o.on_ack(&Uuid::from_u128(1)), None, "double ack removes nothing");
+        assert_eq!(
+            o.on_ack(&Uuid::from_u128(1)),
+            None,
+            "double ack removes nothing"
+        );
         Ok(())
     }
 
@@ -485,13 +522,19 @@ mod tests {
 
     #[test]
     fn eviction_drops_oldest_telemetry_never_critical() -> Result<(), AdmitError> {
-        let mut o = Outbox::new(Limits { max_events: 3, ..limits() });
+        let mut o = Outbox::new(Limits {
+            max_events: 3,
+            ..limits()
+        });
         admit_durable(&mut o, meta(1, Class::Telemetry))?;
         admit_durable(&mut o, meta(2, Class::Critical))?;
         admit_durable(&mut o, meta(3, Class::Telemetry))?;
         assert_eq!(admit_durable(&mut o, meta(4, Class::Critical))?, vec![1]);
         assert_eq!(admit_durable(&mut o, meta(5, Class::Critical))?, vec![3]);
-        assert_eq!(o.admit(meta(6, Class::Telemetry)), Err(AdmitError::TelemetryDropped));
+        assert_eq!(
+            o.admit(meta(6, Class::Telemetry)),
+            Err(AdmitError::TelemetryDropped)
+        );
         assert_eq!(o.admit(meta(7, Class::Critical)), Err(AdmitError::Full));
         assert_eq!(o.report(0).dropped, 3);
         assert_eq!(o.len(), 3);
@@ -502,7 +545,10 @@ mod tests {
 
     #[test]
     fn byte_bound_counts() -> Result<(), AdmitError> {
-        let mut o = Outbox::new(Limits { max_bytes: 250, ..limits() });
+        let mut o = Outbox::new(Limits {
+            max_bytes: 250,
+            ..limits()
+        });
         admit_durable(&mut o, meta(1, Class::Telemetry))?;
         admit_durable(&mut o, meta(2, Class::Telemetry))?;
         assert_eq!(admit_durable(&mut o, meta(3, Class::Critical))?, vec![1]);
@@ -512,10 +558,19 @@ mod tests {
 
     #[test]
     fn restore_keeps_numbering_and_counters() {
-        let o = Outbox::restore(limits(), [meta(5, Class::Critical), meta(7, Class::Telemetry)], 9, 4, 2);
+        let o = Outbox::restore(
+            limits(),
+            [meta(5, Class::Critical), meta(7, Class::Telemetry)],
+            9,
+            4,
+            2,
+        );
         assert_eq!(o.next_seq(), 10);
         let r = o.report(10);
-        assert_eq!((r.queued, r.acked, r.dropped, r.oldest_age_ms), (2, 4, 2, Some(5)));
+        assert_eq!(
+            (r.queued, r.acked, r.dropped, r.oldest_age_ms),
+            (2, 4, 2, Some(5))
+        );
         assert!(!o.link_up());
     }
 
@@ -546,7 +601,13 @@ mod tests {
 
     /// The hub's rule: a known id is re-acked; a new one is committed only if
     /// its `after` is committed, otherwise held back (no ack).
-    fn hub(last: &mut [u64; 2], committed: &mut Vec<u64>, set: &mut std::collections::HashSet<u64>, m: Send, class: Class) -> Option<Uuid> {
+    fn hub(
+        last: &mut [u64; 2],
+        committed: &mut Vec<u64>,
+        set: &mut std::collections::HashSet<u64>,
+        m: Send,
+        class: Class,
+    ) -> Option<Uuid> {
         let last = &mut last[class as usize];
         if set.contains(&m.seq) {
             return Some(Uuid::from_u128(m.seq as u128));

@@ -270,7 +270,12 @@ pub struct PatientFeatures {
 
 impl Default for PatientFeatures {
     fn default() -> Self {
-        Self { qr_scan: true, paper_scan: true, pickup: true, availability: false }
+        Self {
+            qr_scan: true,
+            paper_scan: true,
+            pickup: true,
+            availability: false,
+        }
     }
 }
 
@@ -302,7 +307,10 @@ mod tests {
             seq: 42,
             created_ms: 1_700_000_000_000,
             historical: false,
-            body: Body::QrScanned(QrScanned { text: "CHMED16A1H4sI".into(), payload_kind: "chmed16a".into() }),
+            body: Body::QrScanned(QrScanned {
+                text: "CHMED16A1H4sI".into(),
+                payload_kind: "chmed16a".into(),
+            }),
         })
     }
 
@@ -329,7 +337,10 @@ mod tests {
     #[test]
     fn classes() -> Result<(), crate::IdError> {
         assert_eq!(env()?.body.class(), Class::Critical);
-        assert_eq!(Body::Telemetry(Telemetry { readings: vec![] }).class(), Class::Telemetry);
+        assert_eq!(
+            Body::Telemetry(Telemetry { readings: vec![] }).class(),
+            Class::Telemetry
+        );
         Ok(())
     }
 }

@@ -8,8 +8,8 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use ed25519_dalek::{Signature, Signer as _, Verifier as _};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -69,11 +69,18 @@ pub struct Signed {
 
 impl Signed {
     /// Serialise `value` and sign it.
-    pub fn sign<T: Serialize>(key: &SigningKey, ctx: Context, value: &T) -> Result<Self, SignError> {
+    pub fn sign<T: Serialize>(
+        key: &SigningKey,
+        ctx: Context,
+        value: &T,
+    ) -> Result<Self, SignError> {
         let json = serde_json::to_string(value).map_err(|e| SignError::Serialize(e.to_string()))?;
         let sig = key.sign(&signed_bytes(ctx, json.as_bytes()));
         let body = RawValue::from_string(json).map_err(|e| SignError::Serialize(e.to_string()))?;
-        Ok(Self { body, sig: B64.encode(sig.to_bytes()) })
+        Ok(Self {
+            body,
+            sig: B64.encode(sig.to_bytes()),
+        })
     }
 
     /// Parse wire bytes (no verification yet).
@@ -89,7 +96,9 @@ impl Signed {
 
     /// Check the signature against `key` in context `ctx`.
     pub fn verify(&self, ctx: Context, key: &VerifyingKey) -> Result<(), SignError> {
-        let raw = B64.decode(self.sig.as_bytes()).map_err(|_| SignError::BadSignature)?;
+        let raw = B64
+            .decode(self.sig.as_bytes())
+            .map_err(|_| SignError::BadSignature)?;
         let arr: [u8; 64] = raw.try_into().map_err(|_| SignError::BadSignature)?;
         let sig = Signature::from_bytes(&arr);
         key.verify(&signed_bytes(ctx, self.body.get().as_bytes()), &sig)
@@ -102,7 +111,11 @@ impl Signed {
     }
 
     /// Verify, then decode.
-    pub fn open<T: DeserializeOwned>(&self, ctx: Context, key: &VerifyingKey) -> Result<T, SignError> {
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        ctx: Context,
+        key: &VerifyingKey,
+    ) -> Result<T, SignError> {
         self.verify(ctx, key)?;
         self.decode()
     }
@@ -123,8 +136,12 @@ pub fn encode_public(key: &VerifyingKey) -> String {
 
 /// Parse a base64 public key.
 pub fn decode_public(s: &str) -> Result<VerifyingKey, SignError> {
-    let raw = B64.decode(s.trim().as_bytes()).map_err(|e| SignError::BadKey(e.to_string()))?;
-    let arr: [u8; 32] = raw.try_into().map_err(|_| SignError::BadKey("expected 32 bytes".into()))?;
+    let raw = B64
+        .decode(s.trim().as_bytes())
+        .map_err(|e| SignError::BadKey(e.to_string()))?;
+    let arr: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| SignError::BadKey("expected 32 bytes".into()))?;
     VerifyingKey::from_bytes(&arr).map_err(|e| SignError::BadKey(e.to_string()))
 }
 
@@ -135,8 +152,12 @@ pub fn encode_secret(key: &SigningKey) -> String {
 
 /// Parse a base64 secret key.
 pub fn decode_secret(s: &str) -> Result<SigningKey, SignError> {
-    let raw = B64.decode(s.trim().as_bytes()).map_err(|e| SignError::BadKey(e.to_string()))?;
-    let arr: [u8; 32] = raw.try_into().map_err(|_| SignError::BadKey("expected 32 bytes".into()))?;
+    let raw = B64
+        .decode(s.trim().as_bytes())
+        .map_err(|e| SignError::BadKey(e.to_string()))?;
+    let arr: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| SignError::BadKey("expected 32 bytes".into()))?;
     Ok(SigningKey::from_bytes(&arr))
 }
 
@@ -168,13 +189,23 @@ mod tests {
         assert!(s.verify(Context::Ack, &k.verifying_key()).is_err());
         let tampered = String::from_utf8_lossy(&s.to_vec()).replace("\"a\":1", "\"a\":2");
         let t = Signed::from_slice(tampered.as_bytes())?;
-        assert!(matches!(t.verify(Context::Event, &k.verifying_key()), Err(SignError::BadSignature)));
+        assert!(matches!(
+            t.verify(Context::Event, &k.verifying_key()),
+            Err(SignError::BadSignature)
+        ));
         Ok(())
     }
 
     #[test]
     fn garbage_is_malformed_not_panic() {
-        for g in [&b""[..], b"{", b"null", b"{\"body\":1}", b"\xff\xfe", b"{\"body\":{},\"sig\":\"!!\"}"] {
+        for g in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"{\"body\":1}",
+            b"\xff\xfe",
+            b"{\"body\":{},\"sig\":\"!!\"}",
+        ] {
             if let Ok(s) = Signed::from_slice(g) {
                 assert!(s.verify(Context::Event, &key(1).verifying_key()).is_err());
             }
@@ -184,7 +215,10 @@ mod tests {
     #[test]
     fn key_text_round_trip() -> Result<(), SignError> {
         let k = key(3);
-        assert_eq!(decode_public(&encode_public(&k.verifying_key()))?, k.verifying_key());
+        assert_eq!(
+            decode_public(&encode_public(&k.verifying_key()))?,
+            k.verifying_key()
+        );
         assert_eq!(decode_secret(&encode_secret(&k))?.to_bytes(), k.to_bytes());
         assert!(decode_public("AAAA").is_err());
         Ok(())

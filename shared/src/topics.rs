@@ -103,9 +103,22 @@ mod tests {
     fn round_trip() -> Result<(), crate::IdError> {
         let s = StoreId::new("zurich-1")?;
         let k = KioskId::new("k1")?;
-        for leaf in [Leaf::Events, Leaf::Telemetry, Leaf::State, Leaf::Ack, Leaf::Config] {
+        for leaf in [
+            Leaf::Events,
+            Leaf::Telemetry,
+            Leaf::State,
+            Leaf::Ack,
+            Leaf::Config,
+        ] {
             let t = kiosk(&s, &k, leaf);
-            assert_eq!(parse(&t), Some(Parsed { store: s.clone(), kiosk: k.clone(), leaf }));
+            assert_eq!(
+                parse(&t),
+                Some(Parsed {
+                    store: s.clone(),
+                    kiosk: k.clone(),
+                    leaf
+                })
+            );
         }
         assert_eq!(parse(&hub_state(&s)), None);
         assert_eq!(parse("rxedge/v2/zurich-1/k1/events"), None);

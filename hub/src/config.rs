@@ -1,0 +1,330 @@
+//! Hub configuration (`hub.toml`): defaults, then the file, then `RXEDGE_HUB__*` env.
+
+use rxedge_shared::config::{self, ConfigError};
+use rxedge_shared::StoreId;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment prefix for overrides.
+pub const ENV_PREFIX: &str = "RXEDGE_HUB";
+
+/// Whole hub configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The store this hub serves.
+    pub store: Store,
+    /// Where state lives.
+    pub paths: Paths,
+    /// Web server.
+    pub http: Http,
+    /// MQTT broker.
+    pub broker: Broker,
+    /// Database.
+    pub database: Database,
+    /// Ingest tuning.
+    pub ingest: Ingest,
+    /// Defaults for each kiosk's operating config.
+    pub kiosk_defaults: KioskDefaults,
+    /// Logging.
+    pub log: Log,
+}
+
+/// Store identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    /// Store id, a topic level (`a-z 0-9 - _`).
+    pub id: String,
+    /// Name shown to patients.
+    pub name: String,
+}
+
+/// Filesystem locations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Paths {
+    /// State directory: database, keys. systemd's `StateDirectory` sets it.
+    pub state_dir: PathBuf,
+}
+
+/// Web server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Listen address. Loopback by default until accounts and TLS land.
+    pub listen: SocketAddr,
+    /// The URL kiosks use to reach this hub for enrollment (printed by `kiosk add`).
+    pub public_url: String,
+}
+
+/// MQTT broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Broker {
+    /// Empty: run the embedded broker. Otherwise an external broker, `mqtt://host:port`.
+    pub url: String,
+    /// Where the embedded broker listens.
+    pub listen: SocketAddr,
+    /// The broker address kiosks are told at enrollment (`mqtt://host:port`).
+    pub public_url: String,
+    /// MQTT keep-alive in seconds.
+    pub keep_alive_secs: u64,
+}
+
+/// Database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// Empty: a SQLite file `hub.db` in the state directory. Or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Ingest tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ingest {
+    /// Most messages committed in one transaction.
+    pub batch_max: usize,
+    /// Largest accepted MQTT payload in bytes.
+    pub max_payload_bytes: usize,
+}
+
+/// Defaults for new kiosks' operating config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KioskDefaults {
+    /// Languages offered, first is the default.
+    pub languages: Vec<String>,
+    /// Seconds between kiosk heartbeats.
+    pub heartbeat_secs: u32,
+    /// A kiosk is shown as lagging when its heartbeat is older than this many seconds.
+    pub stale_after_secs: u32,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// `tracing` filter, e.g. `info,rxedge_hub=debug`.
+    pub filter: String,
+    /// One JSON object per line instead of plain text.
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store: Store::default(),
+            paths: Paths::default(),
+            http: Http::default(),
+            broker: Broker::default(),
+            database: Database::default(),
+            ingest: Ingest::default(),
+            kiosk_defaults: KioskDefaults::default(),
+            log: Log::default(),
+        }
+    }
+}
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            id: "store-1".into(),
+            name: "RxEdge Pharmacy".into(),
+        }
+    }
+}
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from("/var/lib/rxedge-hub"),
+        }
+    }
+}
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+impl Default for Broker {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            public_url: "mqtt://127.0.0.1:1883".into(),
+            keep_alive_secs: 15,
+        }
+    }
+}
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+impl Default for Ingest {
+    fn default() -> Self {
+        Self {
+            batch_max: 512,
+            max_payload_bytes: rxedge_shared::protocol::MAX_MESSAGE_BYTES,
+        }
+    }
+}
+impl Default for KioskDefaults {
+    fn default() -> Self {
+        Self {
+            languages: vec!["en".into(), "de".into(), "fr".into(), "it".into()],
+            heartbeat_secs: 10,
+            stale_after_secs: 45,
+        }
+    }
+}
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Load from an optional file and the process environment. Reads only.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let text = match path {
+            Some(p) => Some((
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError::Invalid(format!("{}: cannot read: {e}", p.display()))
+                })?,
+            )),
+            None => None,
+        };
+        let cfg: Self = config::load(
+            text.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+            &env,
+            ENV_PREFIX,
+        )?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.store_id()?;
+        if !self.database.url.is_empty()
+            && !["sqlite:", "postgres:", "postgresql:"]
+                .iter()
+                .any(|p| self.database.url.starts_with(p))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database.url: {:?} is neither sqlite: nor postgres:",
+                self.database.url
+            )));
+        }
+        if !self.broker.url.is_empty() {
+            parse_mqtt_url(&self.broker.url)
+                .map_err(|e| ConfigError::Invalid(format!("broker.url: {e}")))?;
+        }
+        if self.ingest.batch_max == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.batch_max: must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> Result<StoreId, ConfigError> {
+        StoreId::new(self.store.id.clone())
+            .map_err(|e| ConfigError::Invalid(format!("store.id: {e}")))
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            crate::store::Db::sqlite_url(&self.paths.state_dir)
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The broker the hub's own client connects to.
+    pub fn broker_addr(&self) -> Result<(String, u16), String> {
+        if self.broker.url.is_empty() {
+            let l = self.broker.listen;
+            let host = if l.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                l.ip().to_string()
+            };
+            Ok((host, l.port()))
+        } else {
+            parse_mqtt_url(&self.broker.url)
+        }
+    }
+}
+
+/// Parse `mqtt://host:port` (port defaults to 1883).
+pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| format!("{url:?} must start with mqtt://"))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+        ),
+        None => (rest, 1883),
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?}: no host"));
+    }
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_equals_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/hub.toml");
+        let text = std::fs::read_to_string(path)?;
+        let cfg: Config = config::load(Some((path, &text)), &[], ENV_PREFIX)?;
+        assert_eq!(cfg, Config::default());
+        Ok(())
+    }
+
+    #[test]
+    fn mqtt_urls() {
+        assert_eq!(parse_mqtt_url("mqtt://h:1884"), Ok(("h".into(), 1884)));
+        assert_eq!(parse_mqtt_url("mqtt://h"), Ok(("h".into(), 1883)));
+        assert!(parse_mqtt_url("http://h").is_err());
+        assert!(parse_mqtt_url("mqtt://h:x").is_err());
+    }
+
+    #[test]
+    fn bad_store_id_is_refused() {
+        let mut c = Config::default();
+        c.store.id = "Bad Store".into();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! `rxedge-hub demo`: the hub with its embedded broker and one simulated kiosk,
+//! enrolled through the same code flow a technician uses.
+
+use crate::config::Config;
+use crate::HubError;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::watch;
+
+async fn wait_healthy(url: &str) -> Result<(), HubError> {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if let Ok(r) = client.get(url).timeout(Duration::from_secs(2)).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(HubError::State(format!(
+                "hub did not become healthy at {url} within 60 s"
+            )));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Run the demo until `shutdown` resolves.
+pub async fn run(
+    dir: &Path,
+    port: u16,
+    mqtt_port: u16,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    let mut cfg = Config::default();
+    cfg.paths.state_dir = dir.join("hub");
+    cfg.http.listen = ([127, 0, 0, 1], port).into();
+    cfg.http.public_url = format!("http://127.0.0.1:{port}");
+    cfg.broker.listen = ([127, 0, 0, 1], mqtt_port).into();
+    cfg.broker.public_url = format!("mqtt://127.0.0.1:{mqtt_port}");
+    cfg.store.name = "RxEdge Demo Pharmacy".into();
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|e| {
+            HubError::State(format!(
+                "cannot listen on {}: {e} (is another demo running? try --port)",
+                cfg.http.listen
+            ))
+        })?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut hub_stop = stop_rx.clone();
+    let hub_cfg = cfg.clone();
+    let hub = tokio::spawn(crate::run(hub_cfg, listener, async move {
+        let _ = hub_stop.changed().await;
+    }));
+    wait_healthy(&format!("{}/healthz", cfg.http.public_url)).await?;
+
+    let kiosk_dir = dir.join("kiosk");
+    let kiosk_id = "demo-kiosk";
+    if rxedge_kiosk::identity::load(&kiosk_dir).is_err() {
+        let db = crate::open_db(&cfg).await?;
+        let id =
+            rxedge_shared::KioskId::new(kiosk_id).map_err(|e| HubError::State(e.to_string()))?;
+        let code = crate::devices::add(&db, &id, "Demo kiosk (simulated)", true, now_ms())
+            .await
+            .map_err(|e| HubError::State(e.to_string()))?;
+        rxedge_kiosk::enroll(&kiosk_dir, &cfg.http.public_url, kiosk_id, &code)
+            .await
+            .map_err(|e| HubError::State(e.to_string()))?;
+    }
+    let mut kcfg = rxedge_kiosk::config::Config::default();
+    kcfg.paths.state_dir = kiosk_dir;
+    kcfg.simulator.enabled = true;
+    kcfg.simulator.scan_every_secs = 8;
+    kcfg.simulator.telemetry_every_secs = 20;
+    kcfg.ui.listen = ([127, 0, 0, 1], port.saturating_add(10)).into();
+    let kl = tokio::net::TcpListener::bind(kcfg.ui.listen)
+        .await
+        .map_err(|e| HubError::State(format!("kiosk ui {}: {e}", kcfg.ui.listen)))?;
+    let mut k_stop = stop_rx.clone();
+    let kiosk = tokio::spawn(rxedge_kiosk::run(kcfg, kl, async move {
+        let _ = k_stop.changed().await;
+    }));
+
+    println!();
+    println!("  RxEdge demo is running.");
+    println!("  Open the hub:   {}/", cfg.http.public_url);
+    println!(
+        "  Kiosk (local):  http://127.0.0.1:{}/",
+        port.saturating_add(10)
+    );
+    println!("  Stop with Ctrl-C.");
+    println!();
+
+    tokio::select! {
+        _ = shutdown => {}
+        _ = stop_rx.changed() => {}
+    }
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = kiosk.await {
+        tracing::error!(error = %e, "demo kiosk stopped with an error");
+    }
+    match hub.await {
+        Ok(r) => r,
+        Err(e) => Err(HubError::State(e.to_string())),
+    }
+}
+
+fn now_ms() -> i64 {
+    use rxedge_shared::clock::Clock as _;
+    rxedge_shared::clock::SystemClock.now_ms()
+}

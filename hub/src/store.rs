@@ -1,0 +1,116 @@
+//! The hub's database: one pool over SQLite (default) or PostgreSQL, with
+//! migrations embedded per backend.
+//!
+//! Queries are written once with `$N` placeholders, in ascending order of
+//! first use, which both SQLite and PostgreSQL accept through sqlx's Any driver.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor as _};
+use std::borrow::Cow;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+/// Which database engine backs the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL names no supported engine.
+    #[error("unsupported database url {0:?} (use sqlite:// or postgres://)")]
+    Url(String),
+    /// A query failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// The pool and what it talks to.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// Connection pool.
+    pub pool: AnyPool,
+    /// Engine.
+    pub backend: Backend,
+}
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "spine",
+    include_str!("../migrations/sqlite/0001_spine.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "spine",
+    include_str!("../migrations/postgres/0001_spine.sql"),
+)];
+
+fn migrator(backend: Backend) -> Migrator {
+    let set = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let migrations = set
+        .iter()
+        .map(|&(v, d, sql)| {
+            Migration::new(
+                v,
+                Cow::Borrowed(d),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl Db {
+    /// Connect and migrate forward.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { max_connections.min(4) } else { max_connections })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets the web screens read while ingest writes; FULL makes
+                        // every commit durable before the hub acks it.
+                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        migrator(backend).run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The default SQLite URL inside a state directory.
+    pub fn sqlite_url(state_dir: &std::path::Path) -> String {
+        format!("sqlite://{}?mode=rwc", state_dir.join("hub.db").display())
+    }
+}

@@ -1,0 +1,234 @@
+//! The kiosk's local HTTP surface on loopback: status, health, metrics and the
+//! API the patient screen (and tests) use to record events.
+
+use crate::driver::{EnqueueError, Handle};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rxedge_shared::outbox::AdmitError;
+use rxedge_shared::protocol::{Body, QrScanned};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// State of the local routes.
+#[derive(Clone)]
+pub struct UiState {
+    /// Driver handle.
+    pub handle: Handle,
+    /// Simulator endpoints enabled.
+    pub simulate: bool,
+    /// Kiosk id, for the page.
+    pub kiosk: Arc<str>,
+}
+
+fn error(e: EnqueueError) -> Response {
+    // The patient never sees an error code: the screen maps these to plain words.
+    let (status, msg) = match e {
+        EnqueueError::Admit(AdmitError::Full) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This kiosk cannot save more prescriptions right now. Please see the pharmacist.",
+        ),
+        EnqueueError::Admit(_) => (
+            StatusCode::OK,
+            "Reading not kept: the kiosk is full of undelivered data.",
+        ),
+        EnqueueError::Closed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The kiosk is restarting. Please try again in a moment.",
+        ),
+        EnqueueError::Store(_) | EnqueueError::Sign(_) => {
+            tracing::error!(error = %e, "event not stored");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong. Please see the pharmacist.",
+            )
+        }
+    };
+    (status, Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+async fn home(State(s): State<UiState>) -> Html<String> {
+    let st = s.handle.status.borrow().clone();
+    let name = st
+        .config
+        .as_ref()
+        .map_or("RxEdge", |c| c.store_name.as_str())
+        .to_owned();
+    let link = if st.connected && st.hub_online {
+        "Connected to the pharmacy."
+    } else {
+        "Saved scans will be sent as soon as the connection is back."
+    };
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{n}</title></head>\
+         <body><h1>{n}</h1><p>{l}</p><p><small>Kiosk {k}</small></p></body></html>",
+        n = esc(&name),
+        l = link,
+        k = esc(&s.kiosk)
+    ))
+}
+
+async fn status(State(s): State<UiState>) -> Json<crate::driver::Status> {
+    Json(s.handle.status.borrow().clone())
+}
+
+async fn healthz(State(s): State<UiState>) -> Response {
+    let st = s.handle.status.borrow().clone();
+    let mut problems = Vec::new();
+    if !st.connected {
+        problems.push("not connected to the broker");
+    } else if !st.hub_online {
+        problems.push("hub offline");
+    }
+    let code = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(serde_json::json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems, "outbox": st.outbox }))).into_response()
+}
+
+async fn metrics(State(s): State<UiState>) -> Response {
+    let st = s.handle.status.borrow().clone();
+    let c = &s.handle.counters;
+    let mut o = String::new();
+    let mut g = |name: &str, kind: &str, help: &str, v: f64| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    };
+    g(
+        "rxedge_kiosk_outbox_queued",
+        "gauge",
+        "Events stored, not sent in this connection.",
+        st.outbox.queued as f64,
+    );
+    g(
+        "rxedge_kiosk_outbox_inflight",
+        "gauge",
+        "Events sent, awaiting the hub's ack.",
+        st.outbox.inflight as f64,
+    );
+    g(
+        "rxedge_kiosk_outbox_acked_total",
+        "counter",
+        "Events acked by the hub.",
+        st.outbox.acked as f64,
+    );
+    g(
+        "rxedge_kiosk_outbox_dropped_total",
+        "counter",
+        "Telemetry dropped because the outbox was full.",
+        st.outbox.dropped as f64,
+    );
+    g(
+        "rxedge_kiosk_outbox_oldest_seconds",
+        "gauge",
+        "Age of the oldest unacked event.",
+        st.outbox.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
+    );
+    g(
+        "rxedge_kiosk_mqtt_connected",
+        "gauge",
+        "1 when connected to the broker.",
+        f64::from(u8::from(st.connected)),
+    );
+    g(
+        "rxedge_kiosk_events_enqueued_total",
+        "counter",
+        "Events stored durably.",
+        c.enqueued.load(Ordering::Relaxed) as f64,
+    );
+    g(
+        "rxedge_kiosk_publishes_total",
+        "counter",
+        "Event publishes including resends.",
+        c.published.load(Ordering::Relaxed) as f64,
+    );
+    g(
+        "rxedge_kiosk_bad_acks_total",
+        "counter",
+        "Acks refused for a bad signature.",
+        c.bad_acks.load(Ordering::Relaxed) as f64,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o).into_response()
+}
+
+async fn post_event(State(s): State<UiState>, Json(body): Json<Body>) -> Response {
+    match s.handle.enqueue(body, false).await {
+        Ok(st) => (StatusCode::CREATED, Json(st)).into_response(),
+        Err(e) => error(e),
+    }
+}
+
+/// A burst of simulated scans.
+#[derive(Debug, Deserialize)]
+pub struct Burst {
+    /// How many.
+    pub count: u32,
+    /// Text prefix (the index is appended).
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+async fn burst(State(s): State<UiState>, Json(b): Json<Burst>) -> Response {
+    if !s.simulate {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "simulator is off" })),
+        )
+            .into_response();
+    }
+    let prefix = b.prefix.unwrap_or_else(|| "SIM".into());
+    // Enqueue concurrently so the driver can group-commit many events per flush.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..b.count {
+        let h = s.handle.clone();
+        let text = format!("{prefix}-{i}");
+        set.spawn(async move {
+            h.enqueue(
+                Body::QrScanned(QrScanned {
+                    text,
+                    payload_kind: "unknown".into(),
+                }),
+                false,
+            )
+            .await
+        });
+    }
+    let mut stored = 0u32;
+    let mut first_err = None;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(_)) => stored += 1,
+            Ok(Err(e)) => first_err = first_err.or(Some(e.to_string())),
+            Err(e) => first_err = first_err.or(Some(e.to_string())),
+        }
+    }
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "stored": stored, "error": first_err })),
+    )
+        .into_response()
+}
+
+/// The local router.
+pub fn router(state: UiState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/api/status", get(status))
+        .route("/api/outbox", get(status))
+        .route("/api/events", post(post_event))
+        .route("/api/sim/burst", post(burst))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
