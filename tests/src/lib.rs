@@ -1,1 +1,713 @@
-//! x
+//! Harness for RxEdge's whole-system tests: real `rxedge-hub` and
+//! `rxedge-kiosk` processes, real brokers (embedded rumqttd, Debian's
+//! mosquitto) and real databases (SQLite, PostgreSQL), killed on purpose.
+//!
+//! Tests wait on conditions with deadlines, never on fixed sleeps.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde_json::Value;
+use sqlx::Row as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Where the built binaries are: `$RXEDGE_BIN_DIR`, else next to the test executable.
+pub fn bin_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("RXEDGE_BIN_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/test-xxxx → target/<profile>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("cannot locate target dir from {}", exe.display()))?;
+    Ok(dir.to_path_buf())
+}
+
+fn bin(name: &str) -> Result<PathBuf> {
+    let p = bin_dir()?.join(name);
+    if !p.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --bins), or set RXEDGE_BIN_DIR",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Poll `f` until it yields `Some`, or fail after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(20);
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(anyhow!(
+                "timed out after {timeout:?} waiting for {what}{}",
+                last_err
+                    .map(|e| format!(" (last error: {e:#})"))
+                    .unwrap_or_default()
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Whether a test that needs an external service must fail (CI) rather than skip.
+pub fn services_required() -> bool {
+    std::env::var_os("RXEDGE_REQUIRE_SERVICES").is_some()
+}
+
+/// Print why a test is skipped, or fail when services are required.
+pub fn skip_or_fail(why: &str) -> Result<()> {
+    if services_required() {
+        bail!("required service missing: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    Ok(())
+}
+
+fn tail(path: &Path) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// A broker for the hub and kiosks to use.
+#[derive(Debug, Clone)]
+pub enum BrokerChoice {
+    /// The hub's embedded rumqttd.
+    Embedded,
+    /// An external broker at this port (e.g. [`Mosquitto`]).
+    External(u16),
+}
+
+/// A running `rxedge-hub`.
+pub struct Hub {
+    /// Its own directory (config, state, logs).
+    pub dir: PathBuf,
+    /// Config file.
+    pub config: PathBuf,
+    /// HTTP port.
+    pub http_port: u16,
+    /// Broker port kiosks use.
+    pub mqtt_port: u16,
+    /// Database URL.
+    pub db_url: String,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl Hub {
+    /// Write a config and start the hub. `db_url` None means SQLite in the state dir.
+    pub async fn start(dir: &Path, broker: BrokerChoice, db_url: Option<String>) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let http_port = free_port()?;
+        let (mqtt_port, broker_url) = match broker {
+            BrokerChoice::Embedded => (free_port()?, String::new()),
+            BrokerChoice::External(p) => (p, format!("mqtt://127.0.0.1:{p}")),
+        };
+        let state = dir.join("state");
+        let db_url = db_url
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", state.join("hub.db").display()));
+        let config = dir.join("hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\nid = \"test-store\"\nname = \"Test Pharmacy\"\n[paths]\nstate_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\npublic_url = \"http://127.0.0.1:{http_port}\"\n\
+                 [broker]\nurl = \"{broker_url}\"\nlisten = \"127.0.0.1:{mqtt_port}\"\npublic_url = \"mqtt://127.0.0.1:{mqtt_port}\"\nkeep_alive_secs = 5\n\
+                 [database]\nurl = \"{db_url}\"\n[kiosk_defaults]\nheartbeat_secs = 1\n[log]\nfilter = \"info\"\n",
+                state.display()
+            ),
+        )?;
+        let mut h = Self {
+            dir: dir.to_path_buf(),
+            config,
+            http_port,
+            mqtt_port,
+            db_url,
+            child: None,
+            runs: 0,
+        };
+        h.spawn().await?;
+        Ok(h)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("hub-{}.log", self.runs))
+    }
+
+    /// Start the process (again) and wait until it is healthy.
+    pub async fn spawn(&mut self) -> Result<()> {
+        self.runs += 1;
+        let log = std::fs::File::create(self.log())?;
+        let child = Command::new(bin("rxedge-hub")?)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawn rxedge-hub")?;
+        self.child = Some(child);
+        let url = format!("http://127.0.0.1:{}/healthz", self.http_port);
+        let log = self.log();
+        wait_for("hub healthy", Duration::from_secs(60), || {
+            let url = url.clone();
+            async move {
+                match reqwest::get(&url).await {
+                    Ok(r) if r.status().is_success() => Ok(Some(())),
+                    _ => Ok(None),
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("hub log:\n{}", tail(&log)))
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Graceful stop (SIGTERM) and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sigterm(&c);
+            let _ = c.wait();
+        }
+    }
+
+    /// Run a hub CLI command with this hub's config.
+    pub fn cli(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(bin("rxedge-hub")?)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "rxedge-hub {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Base HTTP URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// A read connection to the hub's database.
+    pub async fn db(&self) -> Result<sqlx::AnyPool> {
+        sqlx::any::install_default_drivers();
+        Ok(sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.db_url)
+            .await?)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A running `rxedge-kiosk --simulate`.
+pub struct Kiosk {
+    /// Id.
+    pub id: String,
+    /// Directory.
+    pub dir: PathBuf,
+    /// Config file.
+    pub config: PathBuf,
+    /// Local UI port.
+    pub ui_port: u16,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl Kiosk {
+    /// Enroll through the real code flow (hub CLI, then kiosk CLI) and start it.
+    pub async fn enroll_and_start(
+        dir: &Path,
+        hub: &Hub,
+        id: &str,
+        extra_toml: &str,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let ui_port = free_port()?;
+        let config = dir.join("kiosk.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[paths]\nstate_dir = \"{}\"\n[ui]\nlisten = \"127.0.0.1:{ui_port}\"\n[hub]\nkeep_alive_secs = 5\nreconnect_max_ms = 500\n\
+                 [simulator]\nenabled = true\nscan_every_secs = 0\ntelemetry_every_secs = 0\n{extra_toml}\n",
+                dir.join("state").display()
+            ),
+        )?;
+        let out = hub.cli(&["kiosk", "add", id])?;
+        let code = out
+            .split("--code ")
+            .nth(1)
+            .map(|s| s.trim().to_owned())
+            .ok_or_else(|| anyhow!("no code in {out:?}"))?;
+        let st = Command::new(bin("rxedge-kiosk")?)
+            .arg("--config")
+            .arg(&config)
+            .args(["enroll", "--hub", &hub.url(), "--id", id, "--code", &code])
+            .output()?;
+        if !st.status.success() {
+            bail!("enroll failed: {}", String::from_utf8_lossy(&st.stderr));
+        }
+        let mut k = Self {
+            id: id.to_owned(),
+            dir: dir.to_path_buf(),
+            config,
+            ui_port,
+            child: None,
+            runs: 0,
+        };
+        k.spawn().await?;
+        Ok(k)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join(format!("kiosk-{}.log", self.runs))
+    }
+
+    /// Start (again) and wait for its local API.
+    pub async fn spawn(&mut self) -> Result<()> {
+        self.runs += 1;
+        let log = std::fs::File::create(self.log())?;
+        let child = Command::new(bin("rxedge-kiosk")?)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        let url = format!("{}/api/status", self.url());
+        let log = self.log();
+        wait_for("kiosk api up", Duration::from_secs(30), || {
+            let url = url.clone();
+            async move {
+                Ok(reqwest::get(&url)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ()))
+            }
+        })
+        .await
+        .with_context(|| format!("kiosk log:\n{}", tail(&log)))
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Graceful stop.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            sigterm(&c);
+            let _ = c.wait();
+        }
+    }
+
+    /// Local API base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ui_port)
+    }
+
+    /// `/api/status`.
+    pub async fn status(&self) -> Result<Value> {
+        Ok(reqwest::get(format!("{}/api/status", self.url()))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Store `count` simulated scans with texts `{prefix}-{i}`; returns how many were stored.
+    pub async fn burst(&self, prefix: &str, count: u32) -> Result<u64> {
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/api/sim/burst", self.url()))
+            .json(&serde_json::json!({ "count": count, "prefix": prefix }))
+            .timeout(Duration::from_secs(300))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        v["stored"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("bad burst answer {v}"))
+    }
+
+    /// Wait until the outbox is empty.
+    pub async fn wait_drained(&self, timeout: Duration) -> Result<Value> {
+        wait_for("kiosk outbox drained", timeout, || async {
+            let s = self.status().await?;
+            let o = &s["outbox"];
+            Ok((o["queued"].as_u64() == Some(0) && o["inflight"].as_u64() == Some(0)).then_some(s))
+        })
+        .await
+    }
+
+    /// The kiosk's signing key (for crafting replays in tests).
+    pub fn key_text(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(
+            self.dir.join("state").join("kiosk.key"),
+        )?)
+    }
+
+    /// Last log tail.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log())
+    }
+}
+
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Debian's mosquitto on a free port, persistence off, loopback only.
+pub struct Mosquitto {
+    /// Port.
+    pub port: u16,
+    child: Child,
+}
+
+impl Mosquitto {
+    /// Start it, or `None` if the binary is not installed.
+    pub async fn start(dir: &Path) -> Result<Option<Self>> {
+        let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+        let Some(exe) = exe else { return Ok(None) };
+        std::fs::create_dir_all(dir)?;
+        let port = free_port()?;
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 100000\n"))?;
+        let log = std::fs::File::create(dir.join("mosquitto.log"))?;
+        let child = Command::new(exe)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        wait_for(
+            "mosquitto listening",
+            Duration::from_secs(10),
+            || async move {
+                Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(Some(Self { port, child }))
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database on the server named by `$RXEDGE_TEST_PG_URL`
+/// (a URL to an admin database; `scripts/test` starts the server). `None` if unset.
+pub async fn fresh_pg_database(name_hint: &str) -> Result<Option<String>> {
+    let Ok(admin) = std::env::var("RXEDGE_TEST_PG_URL") else {
+        return Ok(None);
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+        .context("connect to RXEDGE_TEST_PG_URL")?;
+    let name = format!("rxedge_{}_{}", name_hint, uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await?;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    Ok(Some(format!("{base}/{name}")))
+}
+
+/// What the hub committed for one kiosk, in commit order: (seq, qr text).
+pub async fn committed(pool: &sqlx::AnyPool, kiosk: &str) -> Result<Vec<(i64, String)>> {
+    let rows =
+        sqlx::query("SELECT seq, envelope FROM events WHERE kiosk_id = $1 ORDER BY commit_id")
+            .bind(kiosk)
+            .fetch_all(pool)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            let env: String = r.try_get("envelope")?;
+            let v: Value = serde_json::from_str(&env)?;
+            Ok((
+                r.try_get("seq")?,
+                v["body"]["text"].as_str().unwrap_or("").to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Exactly-once and order figures for texts `{prefix}-0 … {prefix}-{n-1}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Expected.
+    pub sent: u64,
+    /// Distinct expected texts committed.
+    pub stored: u64,
+    /// Expected texts missing.
+    pub lost: u64,
+    /// Extra rows for a text already committed.
+    pub duplicated: u64,
+    /// Whether seq increased with every commit.
+    pub in_order: bool,
+}
+
+/// Compare what the hub committed against `n` expected texts.
+pub fn delivery(rows: &[(i64, String)], prefix: &str, n: u64) -> Delivery {
+    let mut seen = std::collections::HashSet::new();
+    let mut dup = 0;
+    let p = format!("{prefix}-");
+    for (_, t) in rows.iter().filter(|(_, t)| t.starts_with(&p)) {
+        if !seen.insert(t.clone()) {
+            dup += 1;
+        }
+    }
+    let stored = (0..n)
+        .filter(|i| seen.contains(&format!("{prefix}-{i}")))
+        .count() as u64;
+    let in_order = rows.windows(2).all(|w| w[0].0 < w[1].0);
+    Delivery {
+        sent: n,
+        stored,
+        lost: n - stored,
+        duplicated: dup,
+        in_order,
+    }
+}
+
+/// Wait until the hub has committed all `n` texts of `prefix` for `kiosk`.
+pub async fn wait_committed(
+    hub: &Hub,
+    kiosk: &str,
+    prefix: &str,
+    n: u64,
+    timeout: Duration,
+) -> Result<Delivery> {
+    let pool = hub.db().await?;
+    let d = wait_for(
+        &format!("{n} events with prefix {prefix} committed"),
+        timeout,
+        || {
+            let pool = pool.clone();
+            async move {
+                let rows = committed(&pool, kiosk).await?;
+                let d = delivery(&rows, prefix, n);
+                Ok((d.stored == n).then_some(d))
+            }
+        },
+    )
+    .await;
+    match d {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            let rows = committed(&pool, kiosk).await.unwrap_or_default();
+            Err(e.context(format!("so far: {:?}", delivery(&rows, prefix, n))))
+        }
+    }
+}
+
+/// Temp directory that survives on failure when `RXEDGE_KEEP_TMP` is set.
+pub fn tempdir(name: &str) -> Result<tempfile::TempDir> {
+    let prefix = format!("rxedge-{name}-");
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix);
+    if std::env::var_os("RXEDGE_KEEP_TMP").is_some() {
+        b.disable_cleanup(true);
+    }
+    Ok(b.tempdir()?)
+}
+
+/// Fault scenarios shared by the test suite and `scripts/faults/spine`.
+pub mod faults {
+    use super::*;
+    use rand::{Rng as _, SeedableRng as _};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    async fn count(pool: &sqlx::AnyPool, kiosk: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM events WHERE kiosk_id = $1")
+                .bind(kiosk)
+                .fetch_one(pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Stream `n` events from the kiosk while killing the hub with SIGKILL
+    /// `kills` times, each at a random point of progress, restarting it at once.
+    pub async fn kill_hub_during_stream(
+        hub: &mut Hub,
+        kiosk: &Kiosk,
+        prefix: &str,
+        n: u32,
+        kills: u32,
+        seed: u64,
+    ) -> Result<Delivery> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let base = count(&hub.db().await?, &kiosk.id).await?;
+        let mut targets: Vec<i64> = (0..kills)
+            .map(|_| base + rng.gen_range(1..i64::from(n)))
+            .collect();
+        targets.sort_unstable();
+        let url = kiosk.url();
+        let prefix_owned = prefix.to_owned();
+        let burst = tokio::spawn(async move {
+            let v: serde_json::Value = reqwest::Client::new()
+                .post(format!("{url}/api/sim/burst"))
+                .json(&serde_json::json!({ "count": n, "prefix": prefix_owned }))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>(v["stored"].as_u64().unwrap_or(0))
+        });
+        for target in targets {
+            let pool = hub.db().await?;
+            let id = kiosk.id.clone();
+            wait_for(
+                &format!("hub to commit {target} events"),
+                Duration::from_secs(240),
+                || {
+                    let (pool, id) = (pool.clone(), id.clone());
+                    async move { Ok((count(&pool, &id).await? >= target).then_some(())) }
+                },
+            )
+            .await?;
+            pool.close().await;
+            hub.kill9();
+            hub.spawn().await?;
+        }
+        let sent = burst.await??;
+        if sent != u64::from(n) {
+            bail!("the kiosk stored only {sent} of {n}");
+        }
+        let d = wait_committed(
+            hub,
+            &kiosk.id,
+            prefix,
+            u64::from(n),
+            Duration::from_secs(240),
+        )
+        .await?;
+        kiosk.wait_drained(Duration::from_secs(120)).await?;
+        Ok(d)
+    }
+
+    /// Post `n` events one by one (64 at a time) and SIGKILL the kiosk when
+    /// half are confirmed; restart it. Returns the texts confirmed stored.
+    pub async fn kill_kiosk_during_burst(
+        kiosk: &mut Kiosk,
+        prefix: &str,
+        n: u32,
+    ) -> Result<Vec<String>> {
+        let confirmed = Arc::new(Mutex::new(Vec::new()));
+        let ok = Arc::new(AtomicU64::new(0));
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/events", kiosk.url());
+        let sem = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let (client, url, sem, confirmed, ok) = (
+                client.clone(),
+                url.clone(),
+                sem.clone(),
+                confirmed.clone(),
+                ok.clone(),
+            );
+            let text = format!("{prefix}-{i}");
+            tasks.spawn(async move {
+                let Ok(_permit) = sem.acquire_owned().await else { return };
+                let r = client
+                    .post(&url)
+                    .json(&serde_json::json!({ "kind": "qr_scanned", "body": { "text": text, "payload_kind": "unknown" } }))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                if matches!(r, Ok(ref r) if r.status().as_u16() == 201) {
+                    if let Ok(mut c) = confirmed.lock() {
+                        c.push(text);
+                    }
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        let half = u64::from(n / 2);
+        wait_for("half the burst confirmed", Duration::from_secs(120), || {
+            let ok = ok.clone();
+            async move { Ok((ok.load(Ordering::SeqCst) >= half).then_some(())) }
+        })
+        .await?;
+        kiosk.kill9();
+        while tasks.join_next().await.is_some() {}
+        kiosk.spawn().await?;
+        let out = confirmed
+            .lock()
+            .map(|c| c.clone())
+            .map_err(|_| anyhow!("poisoned"))?;
+        Ok(out)
+    }
+}
