@@ -12,6 +12,7 @@ pub const ENV_PREFIX: &str = "RXEDGE_HUB";
 /// Whole hub configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     /// The store this hub serves.
     pub store: Store,
@@ -115,20 +116,6 @@ pub struct Log {
     pub json: bool,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            store: Store::default(),
-            paths: Paths::default(),
-            http: Http::default(),
-            broker: Broker::default(),
-            database: Database::default(),
-            ingest: Ingest::default(),
-            kiosk_defaults: KioskDefaults::default(),
-            log: Log::default(),
-        }
-    }
-}
 impl Default for Store {
     fn default() -> Self {
         Self {

@@ -2,7 +2,7 @@
 //!
 //! Enrollment (two minutes for a technician):
 //! 1. On the hub: `rxedge-hub kiosk add front-desk` prints a one-time code.
-//! 2. On the kiosk: `rxedge-kiosk enroll --hub http://HUB:8080 --code CODE`.
+//! 2. On the kiosk: `rxedge-kiosk enroll --hub http://HUB:8080 --id KIOSK_ID --code CODE`.
 //!    The kiosk generates its Ed25519 key, sends the public half with the code,
 //!    and receives the store id, the broker address and the hub's public key.
 //!

@@ -18,7 +18,8 @@ use rxedge_shared::topics::{self, Leaf};
 use rxedge_shared::{KioskId, StoreId};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -90,6 +91,8 @@ struct Known {
 
 struct EventRow {
     kiosk: KioskId,
+    topic: String,
+    payload: Vec<u8>,
     env: Envelope,
     digest: String,
     envelope_json: String,
@@ -97,6 +100,7 @@ struct EventRow {
     stream: usize,
 }
 
+#[derive(Clone)]
 struct DeadRow {
     topic: String,
     kiosk: Option<String>,
@@ -118,6 +122,8 @@ pub struct Ingest {
     misses: HashMap<String, Instant>,
     max_payload: usize,
     batch_max: usize,
+    devices_changed: Arc<AtomicU64>,
+    devices_seen: u64,
 }
 
 fn now_ms() -> i64 {
@@ -157,6 +163,8 @@ impl Ingest {
             misses: HashMap::new(),
             max_payload,
             batch_max,
+            devices_changed: Arc::new(AtomicU64::new(0)),
+            devices_seen: 0,
         }
     }
 
@@ -215,7 +223,20 @@ impl Ingest {
         }
     }
 
+    /// Share the counter the web side bumps on enrollment, so cached keys and
+    /// sequence gates are reloaded after a kiosk is re-enrolled.
+    pub fn with_device_changes(mut self, changed: Arc<AtomicU64>) -> Self {
+        self.devices_changed = changed;
+        self
+    }
+
     async fn process(&mut self, batch: Vec<Inbound>) {
+        let gen = self.devices_changed.load(AtomicOrdering::Acquire);
+        if gen != self.devices_seen {
+            self.devices_seen = gen;
+            self.known.clear();
+            self.misses.clear();
+        }
         let started = Instant::now();
         let received_ms = now_ms();
         let mut rows: Vec<EventRow> = Vec::new();
@@ -228,6 +249,9 @@ impl Ingest {
         let before: HashMap<KioskId, Known> = self.known.clone();
         let mut held = 0u64;
         let mut duplicates = 0u64;
+        // Ids of this batch already committed, fetched in one query per kiosk, so an id
+        // reused under a new sequence is refused before it can move the ordering gate.
+        let committed = self.already_committed(&batch).await;
 
         for m in batch {
             let dl = |reason: DeadReason,
@@ -450,13 +474,13 @@ impl Ingest {
                 held += 1;
                 continue;
             }
-            if self.prior_digest(&t.kiosk, &env.id).await.is_some() {
+            if committed.contains(&(t.kiosk.clone(), env.id)) {
                 acks.entry(t.kiosk.clone()).or_default().push(env.id);
                 dead.push(dl(
                     DeadReason::ReplayedId,
                     Some(&t.kiosk),
                     Some(env.id),
-                    "event id reused with a new sequence".into(),
+                    format!("event id reused with a new sequence {}", env.seq),
                     &m,
                 ));
                 continue;
@@ -472,15 +496,28 @@ impl Ingest {
                 env,
                 digest,
                 stream,
+                payload: m.payload,
+                topic: m.topic,
             });
         }
 
-        if let Err(e) = self.commit(&rows, &dead, received_ms).await {
-            tracing::error!(error = %e, events = rows.len(), "commit failed; kiosks will resend");
-            self.metrics.commit_failures.inc();
-            // Nothing was stored: forget the gates we advanced, send no acks.
-            self.known = before;
-            return;
+        let refused = match self.commit(&rows, &dead, received_ms).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, events = rows.len(), "commit failed; kiosks will resend");
+                self.metrics.commit_failures.inc();
+                // Nothing was stored: forget the gates we advanced, send no acks.
+                self.known = before;
+                return;
+            }
+        };
+        for &i in &refused {
+            self.metrics.dead_letter(DeadReason::ReplayedId);
+            if let Some(r) = rows.get(i) {
+                tracing::warn!(kiosk = %r.kiosk, id = %r.env.id, "dead letter: event id reused with a new sequence");
+                // Only committed rows moved the stored gate; reload it rather than trust ours.
+                self.known.remove(&r.kiosk);
+            }
         }
         for (k, hb) in heartbeats {
             if let Err(e) = devices::record_heartbeat(
@@ -504,7 +541,9 @@ impl Ingest {
             }
             let _ = self.feed.send(FeedItem::kiosk(k.as_str()));
         }
-        self.metrics.events_committed.add(rows.len() as u64);
+        self.metrics
+            .events_committed
+            .add((rows.len() - refused.len()) as u64);
         self.metrics.duplicates.add(duplicates);
         self.metrics.held.add(held);
         for d in &dead {
@@ -517,11 +556,65 @@ impl Ingest {
         for (kiosk, ids) in acks {
             self.send_ack(&kiosk, ids).await;
         }
-        for r in &rows {
+        for (i, r) in rows.iter().enumerate() {
+            if refused.contains(&i) {
+                continue;
+            }
             let _ = self
                 .feed
                 .send(FeedItem::event(r.kiosk.as_str(), &r.env, received_ms));
         }
+    }
+
+    /// Which (kiosk, event id) pairs named in `batch` are already stored. Reads ids
+    /// from unverified payloads, which is harmless: the answer only ever refuses.
+    async fn already_committed(&self, batch: &[Inbound]) -> HashSet<(KioskId, Uuid)> {
+        #[derive(serde::Deserialize)]
+        struct IdOnly {
+            id: Uuid,
+        }
+        let mut wanted: HashMap<KioskId, Vec<String>> = HashMap::new();
+        for m in batch {
+            let Some(t) = topics::parse(&m.topic) else {
+                continue;
+            };
+            if !matches!(t.leaf, Leaf::Events | Leaf::Telemetry)
+                || m.payload.len() > self.max_payload
+            {
+                continue;
+            }
+            let Ok(f) = serde_json::from_slice::<Frame>(&m.payload) else {
+                continue;
+            };
+            if let Ok(i) = serde_json::from_str::<IdOnly>(f.msg.body.get()) {
+                wanted.entry(t.kiosk).or_default().push(i.id.to_string());
+            }
+        }
+        let mut found = HashSet::new();
+        for (kiosk, ids) in wanted {
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT event_id FROM events WHERE kiosk_id = $1 AND event_id IN ({})",
+                    marks.join(",")
+                );
+                let mut q = sqlx::query(&sql).bind(kiosk.as_str());
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                match q.fetch_all(&self.db.pool).await {
+                    Ok(rs) => found.extend(
+                        rs.iter()
+                            .filter_map(|r| r.try_get::<String, _>("event_id").ok())
+                            .filter_map(|s| Uuid::parse_str(&s).ok())
+                            .map(|u| (kiosk.clone(), u)),
+                    ),
+                    // The unique constraint at commit still refuses a reused id.
+                    Err(e) => tracing::error!(error = %e, "batch dedupe lookup failed"),
+                }
+            }
+        }
+        found
     }
 
     async fn prior_digest(&self, kiosk: &KioskId, id: &Uuid) -> Option<String> {
@@ -554,35 +647,68 @@ impl Ingest {
         }
     }
 
+    /// One transaction: events (multi-row, conflict-checked), ordering gates and
+    /// dead letters. Returns the indexes of rows the unique (kiosk, event id)
+    /// constraint refused; they are written to dead letters in the same transaction.
     async fn commit(
         &self,
         rows: &[EventRow],
         dead: &[DeadRow],
         received_ms: i64,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Vec<usize>, sqlx::Error> {
         if rows.is_empty() && dead.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        const CHUNK: usize = 100;
         let mut tx = self.db.pool.begin().await?;
         let mut gates: HashMap<&KioskId, [Option<u64>; 2]> = HashMap::new();
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO events (kiosk_id, event_id, seq, kind, created_ms, received_ms, historical, digest, envelope, sig) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(r.kiosk.as_str())
-            .bind(r.env.id.to_string())
-            .bind(r.env.seq as i64)
-            .bind(r.env.body.kind().as_str())
-            .bind(r.env.created_ms)
-            .bind(received_ms)
-            .bind(i64::from(r.env.historical))
-            .bind(&r.digest)
-            .bind(&r.envelope_json)
-            .bind(&r.sig)
-            .execute(&mut *tx)
-            .await?;
-            gates.entry(&r.kiosk).or_default()[r.stream] = Some(r.env.seq);
+        let mut refused = Vec::new();
+        for (ci, chunk) in rows.chunks(CHUNK).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO events (kiosk_id, event_id, seq, kind, created_ms, received_ms, historical, digest, envelope, sig) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 10;
+                if i > 0 {
+                    sql.push(',');
+                }
+                let cols: Vec<String> = (1..=10).map(|c| format!("${}", b + c)).collect();
+                sql.push('(');
+                sql.push_str(&cols.join(","));
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (kiosk_id, event_id) DO NOTHING RETURNING kiosk_id, event_id",
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.kiosk.as_str())
+                    .bind(r.env.id.to_string())
+                    .bind(r.env.seq as i64)
+                    .bind(r.env.body.kind().as_str())
+                    .bind(r.env.created_ms)
+                    .bind(received_ms)
+                    .bind(i64::from(r.env.historical))
+                    .bind(&r.digest)
+                    .bind(&r.envelope_json)
+                    .bind(&r.sig);
+            }
+            let inserted: HashSet<(String, String)> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .filter_map(|row| {
+                    Some((row.try_get("kiosk_id").ok()?, row.try_get("event_id").ok()?))
+                })
+                .collect();
+            for (i, r) in chunk.iter().enumerate() {
+                if inserted.contains(&(r.kiosk.to_string(), r.env.id.to_string())) {
+                    gates.entry(&r.kiosk).or_default()[r.stream] = Some(r.env.seq);
+                } else {
+                    refused.push(ci * CHUNK + i);
+                }
+            }
         }
         for (k, g) in gates {
             if let Some(s) = g[0] {
@@ -600,7 +726,18 @@ impl Ingest {
                     .await?;
             }
         }
-        for d in dead {
+        let replays = refused
+            .iter()
+            .filter_map(|&i| rows.get(i))
+            .map(|r| DeadRow {
+                topic: r.topic.clone(),
+                kiosk: Some(r.kiosk.to_string()),
+                event_id: Some(r.env.id.to_string()),
+                reason: DeadReason::ReplayedId,
+                detail: format!("event id reused with a new sequence {}", r.env.seq),
+                payload: r.payload.clone(),
+            });
+        for d in dead.iter().cloned().chain(replays) {
             sqlx::query(
                 "INSERT INTO dead_letters (received_ms, topic, kiosk_id, event_id, reason, detail, payload) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -614,7 +751,8 @@ impl Ingest {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(refused)
     }
 
     async fn send_ack(&self, kiosk: &KioskId, ids: Vec<Uuid>) {
@@ -672,6 +810,7 @@ pub fn mqtt_options(
 /// Drive the hub's MQTT connection: forward inbound publishes to ingest, and on
 /// every ConnAck subscribe again and republish what kiosks need (rumqttd keeps
 /// no retained messages across restarts; rumqttc does not resubscribe).
+#[allow(clippy::too_many_arguments)] // one task, wired once in `run`
 pub async fn connection(
     mut eventloop: EventLoop,
     client: AsyncClient,
@@ -733,6 +872,16 @@ pub async fn connection(
     .unwrap_or_default();
     let _ = client.try_publish(topics::hub_state(&store), QoS::AtLeastOnce, true, offline);
     let _ = client.try_disconnect();
+    // Drive the connection briefly so the offline state and DISCONNECT leave; the
+    // Last Will covers the case where they cannot.
+    let _ = tokio::time::timeout(Duration::from_millis(300), async {
+        while let Ok(ev) = eventloop.poll().await {
+            if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn on_connect(

@@ -102,6 +102,7 @@ pub async fn run(
     let (client, eventloop) = rumqttc::AsyncClient::new(opts, 10_000);
     let (tx, rx) = mpsc::channel(10_000);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let devices_changed = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let worker = ingest::Ingest::new(
         db.clone(),
@@ -112,7 +113,8 @@ pub async fn run(
         feed.clone(),
         cfg.ingest.max_payload_bytes,
         cfg.ingest.batch_max,
-    );
+    )
+    .with_device_changes(devices_changed.clone());
     let worker = tokio::spawn(worker.run(rx));
     let conn = tokio::spawn(ingest::connection(
         eventloop,
@@ -133,6 +135,7 @@ pub async fn run(
         mqtt: client,
         metrics,
         feed,
+        devices_changed,
     }));
     let app = web::router().with_state(state);
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");

@@ -118,6 +118,14 @@ async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {
             match public_key {
                 Some(pk) => {
                     let key = rxedge_shared::sign::decode_public(&pk).context("--public-key")?;
+                    let enrolled = rxedge_hub::devices::get(&db, kid.as_str())
+                        .await?
+                        .is_some_and(|k| k.public_key.is_some());
+                    if enrolled && !reenroll {
+                        anyhow::bail!(
+                            "kiosk {kid} is already enrolled; pass --reenroll to replace its key"
+                        );
+                    }
                     let store = cfg.store_id()?;
                     let initial = rxedge_hub::devices::initial_config(
                         &store,

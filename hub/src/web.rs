@@ -114,6 +114,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     /// Live feed.
     pub feed: broadcast::Sender<FeedItem>,
+    /// Bumped when a kiosk's key or sequence gates change, so ingest reloads them.
+    pub devices_changed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The one web error type: internal errors are logged and shown as a plain message.
@@ -358,7 +360,13 @@ async fn enroll(
     );
     devices::enroll_with_code(&s.0.db, &id, &req.code, &key, &initial, now).await?;
     tracing::info!(kiosk = %id, "kiosk enrolled");
-    publish_current_config(&s, id.as_str()).await?;
+    s.0.devices_changed
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
+    // The key is stored and the code used: a failed publish must not fail the
+    // enrollment. The hub republishes every config when it reconnects.
+    if let Err(e) = publish_current_config(&s, id.as_str()).await {
+        tracing::warn!(kiosk = %id, error = ?e, "config not published after enrollment");
+    }
     let _ = s.0.feed.send(FeedItem::kiosk(id.as_str()));
     Ok(Json(EnrollResponse {
         store_id: s.0.store.to_string(),

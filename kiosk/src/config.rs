@@ -13,6 +13,7 @@ pub const ENV_PREFIX: &str = "RXEDGE_KIOSK";
 /// Whole kiosk configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Config {
     /// Where state lives.
     pub paths: Paths,
@@ -100,18 +101,6 @@ pub struct Log {
     pub json: bool,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            paths: Paths::default(),
-            hub: Hub::default(),
-            ui: Ui::default(),
-            outbox: Outbox::default(),
-            simulator: Simulator::default(),
-            log: Log::default(),
-        }
-    }
-}
 impl Default for Paths {
     fn default() -> Self {
         Self {

@@ -52,6 +52,9 @@ pub enum EnqueueError {
     /// Disk failure; nothing was stored.
     #[error("could not store the event: {0}")]
     Store(String),
+    /// The signed event would exceed what the hub accepts in one message.
+    #[error("the event is {0} bytes once signed; the limit is {max} bytes", max = EVENT_BYTES_MAX)]
+    TooLarge(usize),
     /// Signing failed (a bug).
     #[error("could not sign the event: {0}")]
     Sign(String),
@@ -59,6 +62,9 @@ pub enum EnqueueError {
     #[error("the kiosk is shutting down")]
     Closed,
 }
+
+/// Largest signed event the kiosk stores: the hub's message limit less room for the frame.
+pub const EVENT_BYTES_MAX: usize = rxedge_shared::protocol::MAX_MESSAGE_BYTES - 1024;
 
 /// Requests to the driver.
 #[derive(Debug)]
@@ -285,6 +291,12 @@ impl Driver {
                     continue;
                 }
             };
+            // Refused here, not at the hub: an oversize event would never be acked and
+            // would hold back every later event of its class.
+            if msg.len() > EVENT_BYTES_MAX {
+                let _ = e.reply.send(Err(EnqueueError::TooLarge(msg.len())));
+                continue;
+            }
             let meta = Meta {
                 seq,
                 id: env.id,

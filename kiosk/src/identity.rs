@@ -39,7 +39,7 @@ pub struct Identity {
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     /// Not enrolled yet.
-    #[error("this kiosk is not enrolled yet ({0} missing): run `rxedge-kiosk enroll --hub URL --code CODE`")]
+    #[error("this kiosk is not enrolled yet ({0} missing): run `rxedge-kiosk enroll --hub URL --id KIOSK_ID --code CODE`")]
     NotEnrolled(String),
     /// Unreadable or invalid.
     #[error("{0}")]

@@ -36,6 +36,10 @@ fn error(e: EnqueueError) -> Response {
             StatusCode::OK,
             "Reading not kept: the kiosk is full of undelivered data.",
         ),
+        EnqueueError::TooLarge(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "This scan is too large to send. Please hand the paper to the pharmacist.",
+        ),
         EnqueueError::Closed => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The kiosk is restarting. Please try again in a moment.",
@@ -177,6 +181,9 @@ pub struct Burst {
     /// Text prefix (the index is appended).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Events per second; absent or 0 means as fast as possible.
+    #[serde(default)]
+    pub rate_per_sec: u32,
 }
 
 async fn burst(State(s): State<UiState>, Json(b): Json<Burst>) -> Response {
@@ -190,7 +197,17 @@ async fn burst(State(s): State<UiState>, Json(b): Json<Burst>) -> Response {
     let prefix = b.prefix.unwrap_or_else(|| "SIM".into());
     // Enqueue concurrently so the driver can group-commit many events per flush.
     let mut set = tokio::task::JoinSet::new();
+    let mut tick = (b.rate_per_sec > 0).then(|| {
+        let mut t = tokio::time::interval(std::time::Duration::from_secs_f64(
+            1.0 / f64::from(b.rate_per_sec),
+        ));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
     for i in 0..b.count {
+        if let Some(t) = tick.as_mut() {
+            t.tick().await;
+        }
         let h = s.handle.clone();
         let text = format!("{prefix}-{i}");
         set.spawn(async move {

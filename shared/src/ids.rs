@@ -13,6 +13,9 @@ pub enum IdError {
     /// Longer than [`MAX_ID_LEN`].
     #[error("identifier is longer than {MAX_ID_LEN} characters")]
     TooLong,
+    /// A name the system keeps for itself.
+    #[error("identifier {0:?} is reserved")]
+    Reserved(String),
     /// Contains a character outside `a-z 0-9 - _`.
     #[error("identifier {0:?} may only contain lowercase letters, digits, '-' and '_'")]
     BadChar(String),
@@ -38,7 +41,7 @@ fn validate(s: &str) -> Result<(), IdError> {
 }
 
 macro_rules! id_type {
-    ($(#[$m:meta])* $name:ident) => {
+    ($(#[$m:meta])* $name:ident, reserved = [$($r:literal),*]) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -49,6 +52,9 @@ macro_rules! id_type {
             pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
                 validate(&s)?;
+                if [$($r),*].contains(&s.as_str()) {
+                    return Err(IdError::Reserved(s));
+                }
                 Ok(Self(s))
             }
             /// The identifier text.
@@ -83,11 +89,13 @@ macro_rules! id_type {
 
 id_type!(
     /// A store (one pharmacy, one hub).
-    StoreId
+    StoreId,
+    reserved = []
 );
 id_type!(
-    /// A kiosk within a store.
-    KioskId
+    /// A kiosk within a store. `hub` is reserved for the hub's own topics.
+    KioskId,
+    reserved = ["hub"]
 );
 
 #[cfg(test)]
@@ -103,6 +111,13 @@ mod tests {
             KioskId::new("front-desk_1").map(|k| k.to_string()).ok(),
             Some("front-desk_1".into())
         );
+    }
+
+    #[test]
+    fn hub_is_not_a_kiosk() {
+        assert_eq!(KioskId::new("hub"), Err(IdError::Reserved("hub".into())));
+        assert!(KioskId::new("hub-2").is_ok());
+        assert!(StoreId::new("hub").is_ok());
     }
 
     #[test]

@@ -500,7 +500,7 @@ mod tests {
             assert!(r - t <= 800);
             o.poll_send(r);
         }
-        assert_eq!(o.resent_total() > 0, true);
+        assert!(o.resent_total() > 0);
         Ok(())
     }
 
