@@ -124,9 +124,20 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Write a config and start the hub. `db_url` None means SQLite in the state dir.
+    /// Write a config and start the hub. `db_url` None means the suite's default
+    /// backend: SQLite in the state dir, or a fresh PostgreSQL database when
+    /// `RXEDGE_TEST_BACKEND=postgres` (so the same tests run on both engines).
     pub async fn start(dir: &Path, broker: BrokerChoice, db_url: Option<String>) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let db_url = match db_url {
+            Some(u) => Some(u),
+            None if std::env::var("RXEDGE_TEST_BACKEND").as_deref() == Ok("postgres") => {
+                Some(fresh_pg_database("suite").await?.ok_or_else(|| {
+                    anyhow!("RXEDGE_TEST_BACKEND=postgres needs RXEDGE_TEST_PG_URL")
+                })?)
+            }
+            None => None,
+        };
         let http_port = free_port()?;
         let (mqtt_port, broker_url) = match broker {
             BrokerChoice::Embedded => (free_port()?, String::new()),
