@@ -1,0 +1,57 @@
+# Shared by the RxEdge scripts: repo root, logging, idempotent installs.
+# shellcheck shell=bash
+set -euo pipefail
+
+RXEDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export RXEDGE_ROOT
+cd "$RXEDGE_ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages every RxEdge build, test or demo may need. Later work
+# (OCR, camera) needs the Tesseract, Leptonica and clang headers, so they are
+# installed from the start and a fresh machine needs only one setup.
+RXEDGE_APT_PACKAGES=(
+  build-essential pkg-config
+  mosquitto mosquitto-clients
+  postgresql postgresql-client
+  libtesseract-dev libleptonica-dev libclang-dev clang
+  tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita
+  curl ca-certificates procps
+)
+
+apt_missing() {
+  local p missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  printf '%s\n' "${missing[@]}"
+}
+
+ensure_apt() {
+  local missing
+  mapfile -t missing < <(apt_missing "$@" | sed '/^$/d')
+  if [ "${#missing[@]}" -eq 0 ]; then
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}): run as root, or install them with apt-get"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if ! command -v cargo >/dev/null 2>&1; then
+    say "installing Rust (rustup, stable, minimal profile)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+      | sh -s -- -y --profile minimal --default-toolchain stable >/dev/null
+  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo not found after installing rustup"
+}
+
+# One target dir for everything (builds are large and slow on small machines).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RXEDGE_ROOT/target}"
+export OMP_THREAD_LIMIT=1
