@@ -52,6 +52,16 @@ ensure_rust() {
   command -v cargo >/dev/null 2>&1 || die "cargo not found after installing rustup"
 }
 
+# Chromium and playwright-core for the browser tests (no bundled browser download).
+ensure_browser_tools() {
+  ensure_apt chromium fonts-dejavu-core
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  if [ ! -d "$RXEDGE_ROOT/tests/browser/node_modules/playwright-core" ]; then
+    say "installing playwright-core (npm ci)"
+    (cd "$RXEDGE_ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 # One target dir for everything (builds are large and slow on small machines).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RXEDGE_ROOT/target}"
 export OMP_THREAD_LIMIT=1

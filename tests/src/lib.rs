@@ -722,3 +722,86 @@ pub mod faults {
         Ok(out)
     }
 }
+
+/// A Node.js script under `tests/browser/` that drives Debian's Chromium through
+/// playwright-core. It prints `need: X` when it wants the test to act and waits
+/// for `done: X` on stdin; it exits 0 only when every check passed.
+pub struct BrowserScript {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Everything the script printed, for failure messages.
+    pub transcript: Vec<String>,
+}
+
+impl BrowserScript {
+    /// Start `tests/browser/<script>` with `args`, or `None` when Chromium or the
+    /// npm packages are missing (the caller skips or fails, see [`skip_or_fail`]).
+    pub fn start(script: &str, args: &[&str]) -> Result<Option<Self>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        if !Path::new(&chromium).exists() || !dir.join("node_modules/playwright-core").exists() {
+            return Ok(None);
+        }
+        let mut child = tokio::process::Command::new("node")
+            .arg(dir.join(script))
+            .args(args)
+            .env("CHROMIUM", &chromium)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting node")?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        use tokio::io::AsyncBufReadExt as _;
+        Ok(Some(Self {
+            child,
+            stdin,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            transcript: Vec::new(),
+        }))
+    }
+
+    /// The next request (`need: X` → `X`), or `None` once the script has finished.
+    pub async fn next_need(&mut self, timeout: Duration) -> Result<Option<String>> {
+        loop {
+            let line = tokio::time::timeout(timeout, self.lines.next_line())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "browser script silent for {timeout:?}: {:?}",
+                        self.transcript
+                    )
+                })??;
+            let Some(line) = line else { return Ok(None) };
+            self.transcript.push(line.clone());
+            if let Some(n) = line.strip_prefix("need: ") {
+                return Ok(Some(n.to_owned()));
+            }
+        }
+    }
+
+    /// Tell the script its request `what` has been carried out.
+    pub async fn done(&mut self, what: &str) -> Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        self.stdin
+            .write_all(format!("done: {what}\n").as_bytes())
+            .await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Wait for the script to exit; an error unless it exited 0 after printing `ok`.
+    pub async fn finish(mut self, timeout: Duration) -> Result<Vec<String>> {
+        while self.next_need(timeout).await?.is_some() {}
+        let st = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .map_err(|_| anyhow!("browser script did not exit"))??;
+        if !st.success() || self.transcript.last().map(String::as_str) != Some("ok") {
+            bail!("browser script failed ({st}): {:?}", self.transcript);
+        }
+        Ok(self.transcript)
+    }
+}
