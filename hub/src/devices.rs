@@ -289,7 +289,7 @@ pub struct ConfigEdit {
     /// Heartbeat period.
     pub heartbeat_secs: Option<u32>,
     /// Fridge rules.
-    pub fridges: Option<Vec<rxedge_shared::protocol::FridgeRule>>,
+    pub fridges: Option<Vec<rxedge_shared::coldchain::FridgeRules>>,
 }
 
 /// The stored config document of a kiosk.

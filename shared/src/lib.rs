@@ -6,6 +6,7 @@
 //! state machines are deterministic under test.
 
 pub mod clock;
+pub mod coldchain;
 pub mod config;
 pub mod ids;
 pub mod outbox;

@@ -252,7 +252,7 @@ pub struct KioskConfig {
     /// Seconds between heartbeats.
     pub heartbeat_secs: u32,
     /// Fridge alarm rules by fridge id.
-    pub fridges: Vec<FridgeRule>,
+    pub fridges: Vec<crate::coldchain::FridgeRules>,
 }
 
 /// Patient flows the kiosk may show.
@@ -277,21 +277,6 @@ impl Default for PatientFeatures {
             availability: false,
         }
     }
-}
-
-/// Alarm limits for one fridge, as the hub's technicians set them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FridgeRule {
-    /// Fridge id, matching the kiosk's hardware mapping.
-    pub fridge: String,
-    /// Lower limit, °C.
-    pub low_c: f64,
-    /// Upper limit, °C.
-    pub high_c: f64,
-    /// Minutes out of range before the alarm rings.
-    pub delay_min: u32,
-    /// Seconds between samples.
-    pub sample_secs: u32,
 }
 
 #[cfg(test)]
