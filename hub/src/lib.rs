@@ -4,6 +4,7 @@
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
 pub mod broker;
+pub mod coldchain;
 pub mod config;
 pub mod demo;
 pub mod devices;

@@ -31,6 +31,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KioskCmd,
     },
+    /// Cold chain: logger imports.
+    Coldchain {
+        #[command(subcommand)]
+        cmd: ColdchainCmd,
+    },
     /// Run the hub with its embedded broker and a simulated kiosk, for a first look.
     Demo {
         /// Where the demo keeps its state.
@@ -65,6 +70,19 @@ enum KioskCmd {
     List,
 }
 
+#[derive(Subcommand)]
+enum ColdchainCmd {
+    /// Read a Berlinger Fridge-tag / Q-tag export, replay its readings through our
+    /// alarm engine with the device's own alarm settings, and compare.
+    Import {
+        /// The exported .txt file.
+        file: PathBuf,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn now_ms() -> i64 {
     use rxedge_shared::clock::Clock as _;
     rxedge_shared::clock::SystemClock.now_ms()
@@ -90,6 +108,9 @@ fn main() -> anyhow::Result<()> {
                 rxedge_hub::run(cfg, listener, rxedge_kiosk::shutdown_signal()).await?;
             }
             Cmd::Kiosk { cmd } => kiosk_cmd(&cfg, cmd).await?,
+            Cmd::Coldchain {
+                cmd: ColdchainCmd::Import { file, json },
+            } => coldchain_import(&file, json)?,
             Cmd::Demo {
                 dir,
                 port,
@@ -101,6 +122,59 @@ fn main() -> anyhow::Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+fn coldchain_import(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    let export = rxedge_hub::coldchain::berlinger::parse(&text)
+        .with_context(|| format!("{}", file.display()))?;
+    let report = rxedge_hub::coldchain::import::replay(&export);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let c = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1} °C"));
+    println!(
+        "{} {} — {} readings",
+        report.device, report.serial, report.readings
+    );
+    println!(
+        "min {}  max {}  MKT {} (device {})",
+        c(report.min),
+        c(report.max),
+        c(report.mkt),
+        c(report.device_mkt)
+    );
+    for a in &report.alarms {
+        println!(
+            "alarm {} {:?} {} °C / {} min: {} episode(s)",
+            a.id,
+            a.kind,
+            a.limit_c,
+            a.minutes,
+            a.episodes.len()
+        );
+        for e in &a.episodes {
+            println!(
+                "  from {} alarm at {} until {}",
+                e.start,
+                e.alarm_at,
+                e.end.as_deref().unwrap_or("(still on)")
+            );
+        }
+    }
+    for d in report.device_alarms.iter().filter(|d| !d.carried_over) {
+        println!(
+            "device alarm {} at {}",
+            d.id,
+            d.alarm_at.as_deref().unwrap_or("?")
+        );
+    }
+    if !report.days.is_empty() {
+        println!("{} daily records", report.days.len());
+    }
+    Ok(())
 }
 
 async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {

@@ -805,3 +805,27 @@ impl BrowserScript {
         Ok(self.transcript)
     }
 }
+
+/// The shared fixtures folder (`$RXEDGE_FIXTURES`, else `../shared/fixtures` next
+/// to the checkout), or `None` when it is absent, as in a user's own clone.
+pub fn fixtures_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RXEDGE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"));
+    dir.is_dir().then_some(dir)
+}
+
+/// Run `rxedge-hub` with `args` and no config file; stdout on success.
+pub fn hub_cli(args: &[&str]) -> Result<String> {
+    let out = Command::new(bin("rxedge-hub")?)
+        .args(args)
+        .env_remove("RXEDGE_HUB_CONFIG")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "rxedge-hub {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

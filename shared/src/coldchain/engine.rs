@@ -213,6 +213,9 @@ pub struct Engine {
     done_ms: Option<i64>,
     temp: Vec<TempState>,
     last_good: Option<(i64, f64)>,
+    /// Last sample the temperature rules counted (a good one, or a bad one when
+    /// missing values count as excursions).
+    last_counted: Option<i64>,
     first_seen: Option<i64>,
     offline: Option<Active>,
     bad_streak: u32,
@@ -243,6 +246,7 @@ impl Engine {
             done_ms: None,
             temp,
             last_good: None,
+            last_counted: None,
             first_seen: None,
             offline: None,
             bad_streak: 0,
@@ -378,7 +382,12 @@ impl Engine {
             Input::Door { open, .. } => self.door_input(at, open, out),
             Input::Reading { celsius, .. } => match celsius.filter(|c| c.is_finite()) {
                 Some(c) => self.good_reading(at, c, out),
-                None => self.bad_reading(at, out),
+                None => {
+                    if self.rules.missing_is_excursion {
+                        self.temp_step(at, None, out);
+                    }
+                    self.bad_reading(at, out)
+                }
             },
         }
     }
@@ -387,7 +396,7 @@ impl Engine {
     fn advance(&mut self, t: i64, out: &mut Vec<Change>) {
         let max_gap = i64::from(self.rules.max_gap_secs) * 1000;
         // A value is trusted until the next reading, for at most max_gap.
-        let held_until = self.last_good.map(|(g, _)| t.min(g + max_gap));
+        let held_until = self.last_counted.map(|g| t.min(g + max_gap));
         for (r, st) in self.rules.temp.iter().zip(self.temp.iter_mut()) {
             let delay = i64::from(r.delay_secs) * 1000;
             let Some(held) = held_until else { continue };
@@ -458,14 +467,33 @@ impl Engine {
     }
 
     fn good_reading(&mut self, t: i64, c: f64, out: &mut Vec<Change>) {
+        self.temp_step(t, Some(c), out);
+        self.last_good = Some((t, c));
+        self.bad_streak = 0;
+        self.bad_start = None;
+        if let Some(a) = self.offline.take() {
+            out.push(cleared(OFFLINE, AlarmKind::SensorOffline, a, t));
+        }
+        if let Some(a) = self.bad.take() {
+            out.push(cleared(BAD, AlarmKind::BadReads, a, t));
+        }
+    }
+
+    /// One sample through the temperature rules; `None` is a missing value that
+    /// counts as beyond every limit (fail-safe mode).
+    fn temp_step(&mut self, t: i64, value: Option<f64>, out: &mut Vec<Change>) {
         let max_gap = i64::from(self.rules.max_gap_secs) * 1000;
-        let gap_broken = self.last_good.is_some_and(|(g, _)| t - g > max_gap);
+        let gap_broken = self.last_counted.is_some_and(|g| t - g > max_gap);
         let hyst = self.rules.hysteresis_c;
+        let prev = self.last_counted;
         for (r, st) in self.rules.temp.iter().zip(self.temp.iter_mut()) {
-            let beyond = match r.direction {
-                Direction::High => c > r.limit_c,
-                Direction::Low => c < r.limit_c,
+            let beyond = match (value, r.direction) {
+                (None, _) => true,
+                (Some(c), Direction::High) => c > r.limit_c,
+                (Some(c), Direction::Low) => c < r.limit_c,
             };
+            // Missing values have no temperature: they neither set a peak nor clear.
+            let c = value.unwrap_or(f64::NAN);
             match r.mode {
                 Mode::Single => {
                     if gap_broken && st.active.is_none() {
@@ -474,9 +502,11 @@ impl Engine {
                     }
                     if beyond {
                         st.run_start.get_or_insert(t);
-                        track_peak(r.direction, &mut st.peak_c, c);
-                        if let Some(a) = st.active.as_mut() {
-                            track_peak(r.direction, &mut a.peak_c, c);
+                        if value.is_some() {
+                            track_peak(r.direction, &mut st.peak_c, c);
+                            if let Some(a) = st.active.as_mut() {
+                                track_peak(r.direction, &mut a.peak_c, c);
+                            }
                         }
                     } else {
                         let back = match r.direction {
@@ -506,15 +536,17 @@ impl Engine {
                     }
                 }
                 Mode::Cumulative => {
-                    if let (Some(s), Some((g, _))) = (st.out_since, self.last_good) {
+                    if let (Some(s), Some(g)) = (st.out_since, prev) {
                         st.acc_ms += t.min(g + max_gap) - s;
                     }
                     if beyond {
                         st.out_since = Some(t);
                         st.stretch_start.get_or_insert(t);
-                        track_peak(r.direction, &mut st.peak_c, c);
-                        if let Some(a) = st.active.as_mut() {
-                            track_peak(r.direction, &mut a.peak_c, c);
+                        if value.is_some() {
+                            track_peak(r.direction, &mut st.peak_c, c);
+                            if let Some(a) = st.active.as_mut() {
+                                track_peak(r.direction, &mut a.peak_c, c);
+                            }
                         }
                     } else {
                         st.out_since = None;
@@ -525,15 +557,7 @@ impl Engine {
                 }
             }
         }
-        self.last_good = Some((t, c));
-        self.bad_streak = 0;
-        self.bad_start = None;
-        if let Some(a) = self.offline.take() {
-            out.push(cleared(OFFLINE, AlarmKind::SensorOffline, a, t));
-        }
-        if let Some(a) = self.bad.take() {
-            out.push(cleared(BAD, AlarmKind::BadReads, a, t));
-        }
+        self.last_counted = Some(t);
     }
 
     fn bad_reading(&mut self, t: i64, out: &mut Vec<Change>) {

@@ -60,6 +60,11 @@ pub struct FridgeRules {
     pub door_open_max_secs: u32,
     /// This many bad reads in a row raise "bad reads". 0 turns it off.
     pub bad_read_streak: u32,
+    /// Fail-safe: a missing value counts as beyond every limit, so time that
+    /// cannot be shown in range counts against the product, as data loggers do.
+    /// Off by default on kiosks, where the offline and bad-read alarms cover it.
+    #[serde(default)]
+    pub missing_is_excursion: bool,
 }
 
 /// Why a rule set was refused.
@@ -106,6 +111,7 @@ impl FridgeRules {
             offline_after_secs: 600,
             door_open_max_secs: 120,
             bad_read_streak: 5,
+            missing_is_excursion: false,
         }
     }
 

@@ -1,0 +1,5 @@
+//! Cold chain on the hub: logger imports, the authoritative alarm record,
+//! and the technician screens.
+
+pub mod berlinger;
+pub mod import;
