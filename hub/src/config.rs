@@ -28,6 +28,8 @@ pub struct Config {
     pub ingest: Ingest,
     /// Defaults for each kiosk's operating config.
     pub kiosk_defaults: KioskDefaults,
+    /// Cold-chain alarm handling.
+    pub coldchain: Coldchain,
     /// Logging.
     pub log: Log,
 }
@@ -104,6 +106,24 @@ pub struct KioskDefaults {
     pub heartbeat_secs: u32,
     /// A kiosk is shown as lagging when its heartbeat is older than this many seconds.
     pub stale_after_secs: u32,
+    /// Fridges a new kiosk watches; each starts with the standard 2–8 °C rules.
+    pub fridges: Vec<String>,
+}
+
+/// Cold-chain alarm handling on the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Coldchain {
+    /// An alarm nobody acknowledges within this many seconds is escalated.
+    pub escalate_after_secs: u32,
+    /// A sensor that stays offline is reminded about this often, seconds.
+    pub remind_every_secs: u32,
+    /// Escalations and reminders are POSTed here as JSON (empty: screen and log only).
+    pub webhook_url: String,
+    /// At start, readings this far back are replayed to rebuild alarm state, hours.
+    pub replay_hours: u32,
+    /// How late a reading may arrive and still be evaluated in its place, seconds.
+    pub reorder_secs: u32,
 }
 
 /// Logging.
@@ -171,6 +191,18 @@ impl Default for KioskDefaults {
             languages: vec!["en".into(), "de".into(), "fr".into(), "it".into()],
             heartbeat_secs: 10,
             stale_after_secs: 45,
+            fridges: vec!["fridge-1".into(), "fridge-2".into()],
+        }
+    }
+}
+impl Default for Coldchain {
+    fn default() -> Self {
+        Self {
+            escalate_after_secs: 900,
+            remind_every_secs: 1800,
+            webhook_url: String::new(),
+            replay_hours: 72,
+            reorder_secs: 0,
         }
     }
 }

@@ -70,12 +70,12 @@ pub async fn run(
         rxedge_kiosk::enroll(&kiosk_dir, &cfg.http.public_url, kiosk_id, &code)
             .await
             .map_err(|e| HubError::State(e.to_string()))?;
+        demo_setup(&cfg.http.public_url, kiosk_id).await?;
     }
     let mut kcfg = rxedge_kiosk::config::Config::default();
     kcfg.paths.state_dir = kiosk_dir;
     kcfg.simulator.enabled = true;
     kcfg.simulator.scan_every_secs = 8;
-    kcfg.simulator.telemetry_every_secs = 20;
     kcfg.ui.listen = ([127, 0, 0, 1], port.saturating_add(10)).into();
     let kl = tokio::net::TcpListener::bind(kcfg.ui.listen)
         .await
@@ -90,6 +90,12 @@ pub async fn run(
     println!("  Open the hub:   {}/", cfg.http.public_url);
     println!(
         "  Kiosk (local):  http://127.0.0.1:{}/",
+        port.saturating_add(10)
+    );
+    println!("  Make a fridge misbehave (normal, door_left_open, compressor_failure,");
+    println!("  power_cut, probe_unplugged, freezing):");
+    println!(
+        "    curl -X POST -H 'content-type: application/json' -d '{{\"fridge\":\"fridge-1\",\"scenario\":\"compressor_failure\"}}' http://127.0.0.1:{}/api/sim/fridge",
         port.saturating_add(10)
     );
     println!("  Stop with Ctrl-C.");
@@ -107,6 +113,62 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => Err(HubError::State(e.to_string())),
     }
+}
+
+/// First run only: demo-speed fridge rules (seconds, not minutes) and some stock.
+async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
+    use rxedge_shared::coldchain::FridgeRules;
+    let fast = |id: &str| {
+        let mut r = FridgeRules::standard_2_8(id);
+        r.sample_secs = 5;
+        r.max_gap_secs = 30;
+        r.offline_after_secs = 30;
+        r.door_open_max_secs = 45;
+        r.bad_read_streak = 3;
+        for t in &mut r.temp {
+            t.delay_secs = (t.delay_secs / 30).max(15);
+        }
+        r
+    };
+    let c = reqwest::Client::new();
+    let err = |e: reqwest::Error| HubError::State(format!("demo setup: {e}"));
+    c.post(format!("{hub}/api/kiosks/{kiosk}/config"))
+        .json(&serde_json::json!({ "fridges": [fast("fridge-1"), fast("fridge-2")] }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(err)?;
+    for (loc, product, lot, expiry, qty) in [
+        (
+            "fridge-1",
+            "Insulin glargine 100 U/ml pen",
+            "L2391A",
+            "2027-03-31",
+            20,
+        ),
+        (
+            "fridge-1",
+            "Influenza vaccine 2026/27",
+            "FLU2611",
+            "2027-06-30",
+            40,
+        ),
+        (
+            "fridge-2",
+            "Adalimumab 40 mg syringe",
+            "ADA7781",
+            "2027-01-31",
+            6,
+        ),
+    ] {
+        c.post(format!("{hub}/api/inventory/lots"))
+            .json(&serde_json::json!({ "location": loc, "product": product, "lot": lot, "expiry": expiry, "quantity": qty }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {

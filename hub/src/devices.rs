@@ -198,7 +198,11 @@ pub fn initial_config(
         languages: d.languages.clone(),
         features: PatientFeatures::default(),
         heartbeat_secs: d.heartbeat_secs,
-        fridges: Vec::new(),
+        fridges: d
+            .fridges
+            .iter()
+            .map(rxedge_shared::coldchain::FridgeRules::standard_2_8)
+            .collect(),
     }
 }
 

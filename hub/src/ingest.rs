@@ -11,7 +11,7 @@ use crate::store::Db;
 use crate::web::FeedItem;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
 use rxedge_shared::protocol::{
-    Ack, Envelope, Frame, FrameKind, Heartbeat, Presence, PROTOCOL_VERSION,
+    Ack, Body, Envelope, Frame, FrameKind, Heartbeat, Presence, PROTOCOL_VERSION,
 };
 use rxedge_shared::sign::{Context, Signed, SigningKey, VerifyingKey};
 use rxedge_shared::topics::{self, Leaf};
@@ -124,6 +124,7 @@ pub struct Ingest {
     batch_max: usize,
     devices_changed: Arc<AtomicU64>,
     devices_seen: u64,
+    coldchain: Option<mpsc::Sender<crate::coldchain::service::Msg>>,
 }
 
 fn now_ms() -> i64 {
@@ -165,6 +166,7 @@ impl Ingest {
             batch_max,
             devices_changed: Arc::new(AtomicU64::new(0)),
             devices_seen: 0,
+            coldchain: None,
         }
     }
 
@@ -227,6 +229,12 @@ impl Ingest {
     /// sequence gates are reloaded after a kiosk is re-enrolled.
     pub fn with_device_changes(mut self, changed: Arc<AtomicU64>) -> Self {
         self.devices_changed = changed;
+        self
+    }
+
+    /// Hand committed telemetry to the cold-chain worker.
+    pub fn with_coldchain(mut self, tx: mpsc::Sender<crate::coldchain::service::Msg>) -> Self {
+        self.coldchain = Some(tx);
         self
     }
 
@@ -556,6 +564,21 @@ impl Ingest {
         for (kiosk, ids) in acks {
             self.send_ack(&kiosk, ids).await;
         }
+        if let Some(cc) = &self.coldchain {
+            for (i, r) in rows.iter().enumerate() {
+                if let (false, Body::Telemetry(t)) = (refused.contains(&i), &r.env.body) {
+                    let msg = crate::coldchain::service::Msg::Telemetry {
+                        kiosk: r.kiosk.clone(),
+                        telemetry: t.clone(),
+                    };
+                    if cc.send(msg).await.is_err() {
+                        tracing::error!(
+                            "cold-chain worker is gone; readings stay stored for its replay"
+                        );
+                    }
+                }
+            }
+        }
         for (i, r) in rows.iter().enumerate() {
             if refused.contains(&i) {
                 continue;
@@ -705,6 +728,9 @@ impl Ingest {
             for (i, r) in chunk.iter().enumerate() {
                 if inserted.contains(&(r.kiosk.to_string(), r.env.id.to_string())) {
                     gates.entry(&r.kiosk).or_default()[r.stream] = Some(r.env.seq);
+                    if let Body::Telemetry(t) = &r.env.body {
+                        store_readings(&mut tx, &r.kiosk, t, r.env.historical).await?;
+                    }
                 } else {
                     refused.push(ci * CHUNK + i);
                 }
@@ -937,4 +963,39 @@ pub async fn dead_letter_counts(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Err
     rows.iter()
         .map(|r| Ok((r.try_get("reason")?, r.try_get("n")?)))
         .collect()
+}
+
+/// Fridge readings and door changes of a committed telemetry event, in the same
+/// transaction, so the cold-chain worker can always rebuild from the store.
+async fn store_readings(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kiosk: &KioskId,
+    t: &rxedge_shared::protocol::Telemetry,
+    historical: bool,
+) -> Result<(), sqlx::Error> {
+    for r in &t.readings {
+        sqlx::query(
+            "INSERT INTO fridge_readings (fridge, at_ms, kiosk_id, celsius, historical) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (fridge, at_ms) DO NOTHING",
+        )
+        .bind(&r.sensor)
+        .bind(r.at_ms)
+        .bind(kiosk.as_str())
+        .bind(r.celsius)
+        .bind(i64::from(historical))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for d in &t.doors {
+        sqlx::query(
+            "INSERT INTO door_events (fridge, at_ms, kiosk_id, open) VALUES ($1, $2, $3, $4) ON CONFLICT (fridge, at_ms) DO NOTHING",
+        )
+        .bind(&d.fridge)
+        .bind(d.at_ms)
+        .bind(kiosk.as_str())
+        .bind(i64::from(d.open))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

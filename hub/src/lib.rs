@@ -104,6 +104,15 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(10_000);
     let (stop_tx, stop_rx) = watch::channel(false);
     let devices_changed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (cc_tx, cc_rx) = mpsc::channel(10_000);
+    let views: coldchain::service::Views = Default::default();
+    let cc = coldchain::service::ColdChain::new(
+        db.clone(),
+        cfg.coldchain.clone(),
+        feed.clone(),
+        views.clone(),
+    );
+    let cc_task = tokio::spawn(cc.run(cc_rx, stop_rx.clone()));
 
     let worker = ingest::Ingest::new(
         db.clone(),
@@ -115,7 +124,8 @@ pub async fn run(
         cfg.ingest.max_payload_bytes,
         cfg.ingest.batch_max,
     )
-    .with_device_changes(devices_changed.clone());
+    .with_device_changes(devices_changed.clone())
+    .with_coldchain(cc_tx.clone());
     let worker = tokio::spawn(worker.run(rx));
     let conn = tokio::spawn(ingest::connection(
         eventloop,
@@ -137,6 +147,8 @@ pub async fn run(
         metrics,
         feed,
         devices_changed,
+        coldchain: cc_tx,
+        fridges: views,
     }));
     let app = web::router().with_state(state);
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
@@ -146,6 +158,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = conn.await;
     let _ = worker.await;
+    let _ = cc_task.await;
     served.map_err(HubError::Http)
 }
 

@@ -43,16 +43,30 @@ pub struct Db {
     pub backend: Backend,
 }
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "spine",
-    include_str!("../migrations/sqlite/0001_spine.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "spine",
-    include_str!("../migrations/postgres/0001_spine.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "spine",
+        include_str!("../migrations/sqlite/0001_spine.sql"),
+    ),
+    (
+        2,
+        "coldchain",
+        include_str!("../migrations/sqlite/0002_coldchain.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "spine",
+        include_str!("../migrations/postgres/0001_spine.sql"),
+    ),
+    (
+        2,
+        "coldchain",
+        include_str!("../migrations/postgres/0002_coldchain.sql"),
+    ),
+];
 
 fn migrator(backend: Backend) -> Migrator {
     let set = match backend {

@@ -50,6 +50,16 @@ pub enum FeedItem {
         /// Kiosk.
         kiosk: String,
     },
+    /// New fridge readings arrived.
+    Coldchain {
+        /// Fridges with new readings.
+        fridges: Vec<String>,
+    },
+    /// An alarm was raised, changed or acknowledged.
+    Alarm {
+        /// Alarm id.
+        id: String,
+    },
 }
 
 impl FeedItem {
@@ -116,6 +126,10 @@ pub struct Inner {
     pub feed: broadcast::Sender<FeedItem>,
     /// Bumped when a kiosk's key or sequence gates change, so ingest reloads them.
     pub devices_changed: Arc<std::sync::atomic::AtomicU64>,
+    /// The cold-chain worker.
+    pub coldchain: tokio::sync::mpsc::Sender<crate::coldchain::service::Msg>,
+    /// What the cold-chain worker knows about each fridge.
+    pub fridges: crate::coldchain::service::Views,
 }
 
 /// The one web error type: internal errors are logged and shown as a plain message.
@@ -186,7 +200,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/inventory/holds" { "Stock on hold" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
@@ -270,6 +284,8 @@ async fn stream(
         let name = match &item {
             FeedItem::Event { .. } => "event",
             FeedItem::Kiosk { .. } => "kiosk",
+            FeedItem::Coldchain { .. } => "coldchain",
+            FeedItem::Alarm { .. } => "alarm",
         };
         let data = serde_json::to_string(&item).ok()?;
         Some(Ok(SseEvent::default().event(name).data(data)))
@@ -404,7 +420,17 @@ async fn edit_config(
     Path(id): Path<String>,
     Json(edit): Json<devices::ConfigEdit>,
 ) -> Result<Json<rxedge_shared::protocol::KioskConfig>, AppError> {
+    if let Some(fridges) = &edit.fridges {
+        for f in fridges {
+            f.validate()
+                .map_err(|e| AppError::BadRequest(e.to_string()))?;
+        }
+    }
     let cfg = devices::edit_config(&s.0.db, &id, edit, now_ms()).await?;
+    let _ =
+        s.0.coldchain
+            .send(crate::coldchain::service::Msg::RulesChanged)
+            .await;
     crate::ingest::publish_config(&s.0.mqtt, &s.0.store, &s.0.key, &cfg)
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -472,4 +498,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/kiosks/{id}/config", get(get_config).post(edit_config))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
+        .merge(crate::coldchain::web::router())
 }

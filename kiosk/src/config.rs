@@ -23,6 +23,8 @@ pub struct Config {
     pub ui: Ui,
     /// Outbox bounds and timing.
     pub outbox: Outbox,
+    /// Fridge hardware mapping.
+    pub hardware: Hardware,
     /// Simulated hardware.
     pub simulator: Simulator,
     /// Logging.
@@ -77,6 +79,41 @@ pub struct Outbox {
     pub cache_mib: u64,
 }
 
+/// Which probe and pins belong to which fridge. Alarm rules and sampling
+/// intervals come from the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hardware {
+    /// Fridges watched by this kiosk (ignored with the simulator, which has its own).
+    pub fridges: Vec<FridgeMap>,
+    /// BCM pin of the buzzer/LED (0: none fitted). Needs the `pi` build feature.
+    pub buzzer_gpio: u8,
+    /// 1-Wire device directory.
+    pub w1_root: PathBuf,
+    /// Door contact settle time, ms.
+    pub door_debounce_ms: u32,
+    /// Sampling period before the hub's rules arrive, seconds.
+    pub default_sample_secs: u32,
+    /// Most readings kept while the hub is unreachable (a week of two fridges at 1/min is 20,160).
+    pub buffer_max: usize,
+}
+
+/// One fridge's probe and door.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FridgeMap {
+    /// Fridge id, as the hub knows it.
+    pub id: String,
+    /// `ds18b20:28-0316a2794fff` or `sht3x:1:0x44` (I2C bus, address).
+    pub probe: String,
+    /// Calibration offset, °C.
+    #[serde(default)]
+    pub offset_c: f64,
+    /// BCM pin of the door contact (0: none).
+    #[serde(default)]
+    pub door_gpio: u8,
+}
+
 /// Simulated hardware for demos and tests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -85,8 +122,6 @@ pub struct Simulator {
     pub enabled: bool,
     /// Seconds between simulated patient scans (0: none).
     pub scan_every_secs: u64,
-    /// Seconds between simulated fridge telemetry batches (0: none).
-    pub telemetry_every_secs: u64,
     /// Simulated fridges.
     pub fridges: Vec<String>,
 }
@@ -138,12 +173,23 @@ impl Default for Outbox {
         }
     }
 }
+impl Default for Hardware {
+    fn default() -> Self {
+        Self {
+            fridges: Vec::new(),
+            buzzer_gpio: 0,
+            w1_root: PathBuf::from("/sys/bus/w1/devices"),
+            door_debounce_ms: 200,
+            default_sample_secs: 60,
+            buffer_max: 100_000,
+        }
+    }
+}
 impl Default for Simulator {
     fn default() -> Self {
         Self {
             enabled: false,
             scan_every_secs: 20,
-            telemetry_every_secs: 30,
             fridges: vec!["fridge-1".into(), "fridge-2".into()],
         }
     }

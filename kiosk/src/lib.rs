@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod driver;
+pub mod fridge;
 pub mod identity;
 pub mod keyfile;
 pub mod link;
@@ -144,8 +145,12 @@ pub async fn run(
         ),
         4096,
     );
-    let (driver, handle, cmds) =
-        driver::Driver::new(id.clone(), store, cfg.outbox.limits(), client.clone())?;
+    let (driver, handle, cmds) = driver::Driver::new(
+        id.clone(),
+        store.clone(),
+        cfg.outbox.limits(),
+        client.clone(),
+    )?;
     let (link_tx, link_rx) = mpsc::channel(4096);
     let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(kiosk = %id.kiosk, store = %id.store, broker = %broker, "kiosk starting");
@@ -159,6 +164,20 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let driver_task = tokio::spawn(driver.run(cmds, link_rx, stop_rx.clone()));
+    let sim_fridges = fridge::sim::SimControl::default();
+    let (fridges, buzzer) = build_fridges(&cfg, &sim_fridges)?;
+    let (watch, fridge_status) = fridge::Watch::new(
+        fridges,
+        buzzer,
+        handle.clone(),
+        store.tree("fridge_buffer")?,
+        fridge::Settings {
+            default_sample_secs: cfg.hardware.default_sample_secs,
+            door_debounce_ms: i64::from(cfg.hardware.door_debounce_ms),
+            buffer_max: cfg.hardware.buffer_max,
+        },
+    );
+    let watch_task = tokio::spawn(watch.run(stop_rx.clone()));
     let sim_task = cfg.simulator.enabled.then(|| {
         tokio::spawn(sim::run(
             handle.clone(),
@@ -169,6 +188,8 @@ pub async fn run(
 
     let app = ui::router(ui::UiState {
         handle,
+        fridges: fridge_status,
+        sim_fridges,
         simulate: cfg.simulator.enabled,
         kiosk: Arc::from(id.kiosk.as_str()),
     });
@@ -179,9 +200,88 @@ pub async fn run(
     if let Some(t) = sim_task {
         let _ = t.await;
     }
+    let _ = watch_task.await;
     let _ = driver_task.await;
     let _ = link_task.await;
     served.map_err(KioskError::Http)
+}
+
+/// The fridges and buzzer this kiosk has: simulated, or from `[hardware]`.
+fn build_fridges(
+    cfg: &Config,
+    sim: &fridge::sim::SimControl,
+) -> Result<(Vec<fridge::FridgeHw>, Box<dyn fridge::Buzzer>), KioskError> {
+    use rxedge_shared::clock::Clock as _;
+    let now = rxedge_shared::clock::SystemClock.now_ms();
+    if cfg.simulator.enabled {
+        let list = cfg
+            .simulator
+            .fridges
+            .iter()
+            .map(|id| {
+                sim.add(id, now);
+                fridge::FridgeHw {
+                    id: id.clone(),
+                    probe: Box::new(sim.probe(id)),
+                    offset_c: 0.0,
+                    door: Some(Box::new(sim.door_switch(id))),
+                }
+            })
+            .collect();
+        return Ok((list, Box::new(fridge::SimBuzzer::default())));
+    }
+    let bad = |m: String| KioskError::Config(rxedge_shared::config::ConfigError::Invalid(m));
+    let mut list = Vec::new();
+    for f in &cfg.hardware.fridges {
+        let probe: Box<dyn fridge::TempProbe> = match f.probe.split_once(':') {
+            Some(("ds18b20", id)) => Box::new(fridge::ds18b20::Ds18b20::new(&cfg.hardware.w1_root, id)),
+            #[cfg(feature = "pi")]
+            Some(("sht3x", rest)) => {
+                let (bus, addr) = rest.split_once(':').ok_or_else(|| bad(format!("hardware.fridges {}: probe {:?}: use sht3x:BUS:0xADDR", f.id, f.probe)))?;
+                let bus: u8 = bus.parse().map_err(|_| bad(format!("hardware.fridges {}: bad I2C bus {bus:?}", f.id)))?;
+                let addr = u8::from_str_radix(addr.trim_start_matches("0x"), 16).map_err(|_| bad(format!("hardware.fridges {}: bad I2C address {addr:?}", f.id)))?;
+                Box::new(fridge::gpio::sht3x(bus, addr).map_err(|e| bad(format!("hardware.fridges {}: {e}", f.id)))?)
+            }
+            _ => return Err(bad(format!("hardware.fridges {}: probe {:?} is not ds18b20:ID or sht3x:BUS:ADDR (sht3x needs the `pi` build)", f.id, f.probe))),
+        };
+        let door: Option<Box<dyn fridge::DoorSwitch>> = match f.door_gpio {
+            0 => None,
+            #[cfg(feature = "pi")]
+            pin => {
+                Some(Box::new(fridge::gpio::GpioDoor::new(pin).map_err(|e| {
+                    bad(format!("hardware.fridges {}: {e}", f.id))
+                })?))
+            }
+            #[cfg(not(feature = "pi"))]
+            pin => {
+                return Err(bad(format!(
+                    "hardware.fridges {}: door_gpio {pin} needs the `pi` build",
+                    f.id
+                )))
+            }
+        };
+        list.push(fridge::FridgeHw {
+            id: f.id.clone(),
+            probe,
+            offset_c: f.offset_c,
+            door,
+        });
+    }
+    let buzzer: Box<dyn fridge::Buzzer> = match cfg.hardware.buzzer_gpio {
+        0 => Box::new(fridge::SimBuzzer::default()),
+        #[cfg(feature = "pi")]
+        pin => Box::new(
+            fridge::gpio::GpioBuzzer::new(pin)
+                .map_err(|e| bad(format!("hardware.buzzer_gpio: {e}")))?,
+        ),
+        #[cfg(not(feature = "pi"))]
+        pin => {
+            return Err(bad(format!(
+                "hardware.buzzer_gpio {pin} needs the `pi` build"
+            )))
+        }
+    };
+    Ok((list, buzzer))
 }
 
 /// Set up logging.

@@ -1,11 +1,11 @@
-//! Simulated hardware for the demo and tests: a camera that "reads" sample
-//! codes and fridge probes that follow a scripted normal cycle.
+//! Simulated patient scans for the demo and tests: a camera that "reads"
+//! sample codes. (Simulated fridges live in `fridge::sim`.)
 //!
-//! The real QR pipeline and sensor drivers arrive with the kiosk and cold-chain
-//! work; this keeps the same event shapes so the hub sees realistic traffic.
+//! The real QR pipeline arrives with the kiosk work; this keeps the same event
+//! shapes so the hub sees realistic traffic.
 
 use crate::driver::Handle;
-use rxedge_shared::protocol::{Body, QrScanned, Reading, Telemetry};
+use rxedge_shared::protocol::{Body, QrScanned};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -49,14 +49,7 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
-/// Scripted fridge temperature: a compressor cycle of 20 minutes between ~3 and ~7 °C.
-pub fn fridge_temp(fridge_index: usize, t_ms: i64) -> f64 {
-    let phase = (t_ms as f64 / 1_200_000.0 + fridge_index as f64 * 0.37) * std::f64::consts::TAU;
-    let wobble = ((t_ms / 10_000) as f64 * 1.7 + fridge_index as f64).sin() * 0.1;
-    ((5.0 + 1.8 * phase.sin() + wobble) * 100.0).round() / 100.0
-}
-
-/// Run the simulated camera and probes until shutdown.
+/// Run the simulated camera until shutdown.
 pub async fn run(
     handle: Handle,
     cfg: crate::config::Simulator,
@@ -65,8 +58,6 @@ pub async fn run(
     let codes = sample_codes(fixtures_dir());
     let mut scan = (cfg.scan_every_secs > 0)
         .then(|| tokio::time::interval(Duration::from_secs(cfg.scan_every_secs)));
-    let mut tele = (cfg.telemetry_every_secs > 0)
-        .then(|| tokio::time::interval(Duration::from_secs(cfg.telemetry_every_secs)));
     let mut i = 0usize;
     loop {
         tokio::select! {
@@ -79,21 +70,6 @@ pub async fn run(
                     tracing::warn!(error = %e, "simulated scan not stored");
                 }
             }
-            _ = async { match tele.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                use rxedge_shared::clock::Clock as _;
-                let now = rxedge_shared::clock::SystemClock.now_ms();
-                let step = 10_000i64;
-                let n = (cfg.telemetry_every_secs as i64 * 1000 / step).max(1);
-                let readings = cfg.fridges.iter().enumerate().flat_map(|(fi, f)| {
-                    (0..n).map(move |k| {
-                        let at = now - (n - 1 - k) * step;
-                        Reading { sensor: f.clone(), at_ms: at, celsius: Some(fridge_temp(fi, at)) }
-                    })
-                }).collect();
-                if let Err(e) = handle.enqueue(Body::Telemetry(Telemetry { readings }), false).await {
-                    tracing::warn!(error = %e, "simulated telemetry not stored");
-                }
-            }
         }
     }
 }
@@ -101,14 +77,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fridge_cycle_stays_in_range() {
-        for t in (0..7_200_000).step_by(10_000) {
-            let c = fridge_temp(0, t);
-            assert!((2.9..=7.1).contains(&c), "{c} at {t}");
-        }
-    }
 
     #[test]
     fn classify_labels() {

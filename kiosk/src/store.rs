@@ -188,6 +188,11 @@ impl OutboxStore {
         Ok(())
     }
 
+    /// Another tree in the same sled database (one sled per directory).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Flush everything (at shutdown).
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;

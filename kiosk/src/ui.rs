@@ -19,6 +19,10 @@ use std::sync::Arc;
 pub struct UiState {
     /// Driver handle.
     pub handle: Handle,
+    /// Fridge watch status.
+    pub fridges: tokio::sync::watch::Receiver<crate::fridge::WatchStatus>,
+    /// Simulated fridges' scenarios.
+    pub sim_fridges: crate::fridge::sim::SimControl,
     /// Simulator endpoints enabled.
     pub simulate: bool,
     /// Kiosk id, for the page.
@@ -84,6 +88,33 @@ async fn home(State(s): State<UiState>) -> Html<String> {
 
 async fn status(State(s): State<UiState>) -> Json<crate::driver::Status> {
     Json(s.handle.status.borrow().clone())
+}
+
+async fn fridges(State(s): State<UiState>) -> Json<crate::fridge::WatchStatus> {
+    Json(s.fridges.borrow().clone())
+}
+
+#[derive(serde::Deserialize)]
+struct SetScenario {
+    fridge: String,
+    scenario: crate::fridge::sim::Scenario,
+}
+
+async fn sim_fridge(State(s): State<UiState>, Json(r): Json<SetScenario>) -> Response {
+    if !s.simulate {
+        return (StatusCode::NOT_FOUND, "simulator not enabled").into_response();
+    }
+    use rxedge_shared::clock::Clock as _;
+    let now = rxedge_shared::clock::SystemClock.now_ms();
+    if s.sim_fridges.set(&r.fridge, r.scenario, now) {
+        Json(serde_json::json!({ "fridge": r.fridge, "scenario": r.scenario })).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no simulated fridge {}", r.fridge),
+        )
+            .into_response()
+    }
 }
 
 async fn healthz(State(s): State<UiState>) -> Response {
@@ -245,6 +276,8 @@ pub fn router(state: UiState) -> Router {
         .route("/api/outbox", get(status))
         .route("/api/events", post(post_event))
         .route("/api/sim/burst", post(burst))
+        .route("/api/fridges", get(fridges))
+        .route("/api/sim/fridge", post(sim_fridge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

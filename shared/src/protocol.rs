@@ -128,12 +128,30 @@ pub struct PaperCaptured {
 pub struct Telemetry {
     /// Readings, oldest first.
     pub readings: Vec<Reading>,
+    /// Door changes (debounced), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doors: Vec<DoorChange>,
+    /// Every sensor in this batch was sampled up to this time: lets the hub's
+    /// engine run time-based alarms (offline, door open) without a new reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of_ms: Option<i64>,
+}
+
+/// A fridge door opened or closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoorChange {
+    /// Fridge id.
+    pub fridge: String,
+    /// When (ms since epoch).
+    pub at_ms: i64,
+    /// Open now.
+    pub open: bool,
 }
 
 /// One sensor reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
-    /// Sensor id from the kiosk's hardware mapping.
+    /// The fridge this probe watches (the kiosk's hardware mapping names it).
     pub sensor: String,
     /// When it was read (ms since epoch).
     pub at_ms: i64,
@@ -323,7 +341,12 @@ mod tests {
     fn classes() -> Result<(), crate::IdError> {
         assert_eq!(env()?.body.class(), Class::Critical);
         assert_eq!(
-            Body::Telemetry(Telemetry { readings: vec![] }).class(),
+            Body::Telemetry(Telemetry {
+                readings: vec![],
+                doors: vec![],
+                as_of_ms: None
+            })
+            .class(),
             Class::Telemetry
         );
         Ok(())

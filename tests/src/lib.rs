@@ -128,6 +128,16 @@ impl Hub {
     /// backend: SQLite in the state dir, or a fresh PostgreSQL database when
     /// `RXEDGE_TEST_BACKEND=postgres` (so the same tests run on both engines).
     pub async fn start(dir: &Path, broker: BrokerChoice, db_url: Option<String>) -> Result<Self> {
+        Self::start_with(dir, broker, db_url, "").await
+    }
+
+    /// [`Hub::start`] with more TOML appended to the config (whole tables, e.g. `[coldchain]`).
+    pub async fn start_with(
+        dir: &Path,
+        broker: BrokerChoice,
+        db_url: Option<String>,
+        extra_toml: &str,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db_url = match db_url {
             Some(u) => Some(u),
@@ -152,7 +162,7 @@ impl Hub {
             format!(
                 "[store]\nid = \"test-store\"\nname = \"Test Pharmacy\"\n[paths]\nstate_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\npublic_url = \"http://127.0.0.1:{http_port}\"\n\
                  [broker]\nurl = \"{broker_url}\"\nlisten = \"127.0.0.1:{mqtt_port}\"\npublic_url = \"mqtt://127.0.0.1:{mqtt_port}\"\nkeep_alive_secs = 5\n\
-                 [database]\nurl = \"{db_url}\"\n[kiosk_defaults]\nheartbeat_secs = 1\n[log]\nfilter = \"info\"\n",
+                 [database]\nurl = \"{db_url}\"\n[kiosk_defaults]\nheartbeat_secs = 1\n[log]\nfilter = \"info\"\n{extra_toml}\n",
                 state.display()
             ),
         )?;
@@ -283,8 +293,10 @@ impl Kiosk {
             &config,
             format!(
                 "[paths]\nstate_dir = \"{}\"\n[ui]\nlisten = \"127.0.0.1:{ui_port}\"\n[hub]\nkeep_alive_secs = 5\nreconnect_max_ms = 500\n\
-                 [simulator]\nenabled = true\nscan_every_secs = 0\ntelemetry_every_secs = 0\n{extra_toml}\n",
-                dir.join("state").display()
+                 [simulator]\nenabled = true\nscan_every_secs = 0\n{}{extra_toml}\n",
+                dir.join("state").display(),
+                // Spine tests count events exactly: no simulated fridges unless asked for.
+                if extra_toml.contains("fridges =") { "" } else { "fridges = []\n" },
             ),
         )?;
         let out = hub.cli(&["kiosk", "add", id])?;

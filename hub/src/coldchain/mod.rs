@@ -3,3 +3,5 @@
 
 pub mod berlinger;
 pub mod import;
+pub mod service;
+pub mod web;

@@ -159,12 +159,12 @@ pub struct Change {
 }
 
 impl Change {
-    /// Stable alarm id shared by kiosk and hub: `fridge/rule/onset_ms`.
+    /// Stable alarm id shared by kiosk and hub: `fridge:rule:onset_ms`.
     pub fn alarm_id(&self, fridge: &str) -> String {
         let onset = match self.transition {
             Transition::Raised { onset_ms, .. } | Transition::Cleared { onset_ms, .. } => onset_ms,
         };
-        format!("{fridge}/{}/{onset}", self.key.rule)
+        format!("{fridge}:{}:{onset}", self.key.rule)
     }
 }
 

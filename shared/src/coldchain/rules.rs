@@ -123,8 +123,15 @@ impl FridgeRules {
                 problem,
             })
         };
-        if self.fridge.is_empty() {
-            return bad("fridge id is empty".into());
+        // Ids become parts of alarm ids and URLs.
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !safe(&self.fridge) {
+            return bad("fridge id must be 1–64 letters, digits, '-' or '_'".into());
         }
         if self.sample_secs == 0 {
             return bad("sample_secs must be at least 1".into());
@@ -137,8 +144,11 @@ impl FridgeRules {
         }
         let mut ids = std::collections::HashSet::new();
         for r in &self.temp {
-            if r.id.is_empty() || !ids.insert(r.id.as_str()) {
-                return bad(format!("rule id {:?} is empty or repeated", r.id));
+            if !safe(&r.id) || !ids.insert(r.id.as_str()) {
+                return bad(format!(
+                    "rule id {:?} is repeated or not letters, digits, '-', '_'",
+                    r.id
+                ));
             }
             if !r.limit_c.is_finite() || !(-100.0..=100.0).contains(&r.limit_c) {
                 return bad(format!(

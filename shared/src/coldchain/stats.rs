@@ -34,7 +34,7 @@ pub fn mean_kinetic_temperature(
     delta_h: f64,
     max_hold_ms: i64,
 ) -> Option<f64> {
-    if samples.is_empty() || !(delta_h > 0.0) {
+    if samples.is_empty() || delta_h.is_nan() || delta_h <= 0.0 {
         return None;
     }
     let w = weights(samples, max_hold_ms);

@@ -1,0 +1,415 @@
+//! Cold-chain scenarios with the simulated probes against a running hub:
+//! real kiosk and hub processes, the embedded broker, the hub's store.
+
+use anyhow::{anyhow, bail, Result};
+use rxedge_shared::coldchain::FridgeRules;
+use rxedge_tests::*;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Test-speed rules: one sample a second, delays in seconds.
+fn fast(fridge: &str, edit: impl Fn(&mut FridgeRules)) -> FridgeRules {
+    let mut r = FridgeRules::standard_2_8(fridge);
+    r.sample_secs = 1;
+    r.max_gap_secs = 5;
+    r.offline_after_secs = 600;
+    r.door_open_max_secs = 600;
+    r.bad_read_streak = 0;
+    for t in &mut r.temp {
+        t.delay_secs = 600;
+    }
+    edit(&mut r);
+    r
+}
+
+async fn set_rules(hub: &Hub, kiosk: &Kiosk, rules: Vec<FridgeRules>) -> Result<()> {
+    let cfg: Value = reqwest::Client::new()
+        .post(format!("{}/api/kiosks/k1/config", hub.url()))
+        .json(&serde_json::json!({ "fridges": rules }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let version = cfg["version"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no version in {cfg}"))?;
+    wait_for("kiosk runs the new rules", WAIT, || async move {
+        let s = kiosk.status().await?;
+        Ok((s["config"]["version"].as_u64() == Some(version)).then_some(()))
+    })
+    .await
+}
+
+async fn scenario(kiosk: &Kiosk, fridge: &str, s: &str) -> Result<()> {
+    reqwest::Client::new()
+        .post(format!("{}/api/sim/fridge", kiosk.url()))
+        .json(&serde_json::json!({ "fridge": fridge, "scenario": s }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+async fn alarms(hub: &Hub) -> Result<Vec<Value>> {
+    Ok(reqwest::get(format!("{}/api/coldchain/alarms", hub.url()))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+async fn wait_alarm(hub: &Hub, kind: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+    let pred = &pred;
+    wait_for(&format!("{kind} alarm"), WAIT, || async move {
+        Ok(alarms(hub)
+            .await?
+            .into_iter()
+            .find(|a| a["kind"] == kind && pred(a)))
+    })
+    .await
+}
+
+async fn ack(hub: &Hub, id: &str, reason: &str, comment: &str) -> Result<reqwest::StatusCode> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/coldchain/alarms/{id}/ack", hub.url()))
+        .form(&[
+            ("by", "Tess Technician"),
+            ("reason", reason),
+            ("comment", comment),
+        ])
+        .send()
+        .await?;
+    Ok(r.status())
+}
+
+fn trail(a: &Value) -> Vec<String> {
+    a["trail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn fridge_kiosk(t: &std::path::Path, extra_hub: &str) -> Result<(Hub, Kiosk)> {
+    let hub = Hub::start_with(&t.join("hub"), BrokerChoice::Embedded, None, extra_hub).await?;
+    let kiosk = Kiosk::enroll_and_start(
+        &t.join("kiosk"),
+        &hub,
+        "k1",
+        "fridges = [\"fridge-1\", \"fridge-2\"]\n",
+    )
+    .await?;
+    Ok((hub, kiosk))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn door_left_open_is_acknowledged_with_a_comment_and_clears() -> Result<()> {
+    let t = tempdir("cc-door")?;
+    let (hub, kiosk) = fridge_kiosk(t.path(), "").await?;
+    set_rules(
+        &hub,
+        &kiosk,
+        vec![
+            fast("fridge-1", |r| r.door_open_max_secs = 2),
+            fast("fridge-2", |_| {}),
+        ],
+    )
+    .await?;
+    scenario(&kiosk, "fridge-1", "door_left_open").await?;
+    let a = wait_alarm(&hub, "door_open", |a| a["state"] == "active").await?;
+    let id = a["id"].as_str().ok_or_else(|| anyhow!("no id"))?.to_owned();
+    let onset = a["onset_ms"].as_i64().unwrap_or(0);
+    let start = a["start_ms"].as_i64().unwrap_or(0);
+    assert_eq!(
+        onset - start,
+        2000,
+        "door alarm after exactly its limit: {a}"
+    );
+    // No comment, no acknowledgement.
+    assert_eq!(
+        ack(&hub, &id, "investigated", " ").await?,
+        reqwest::StatusCode::BAD_REQUEST
+    );
+    assert!(ack(
+        &hub,
+        &id,
+        "investigated",
+        "Door was propped open by a delivery; closed it."
+    )
+    .await?
+    .is_success());
+    wait_alarm(&hub, "door_open", |a| {
+        a["id"] == id.as_str() && a["state"] == "acknowledged" && a["ack_by"] == "Tess Technician"
+    })
+    .await?;
+    scenario(&kiosk, "fridge-1", "normal").await?;
+    let done = wait_alarm(&hub, "door_open", |a| {
+        a["id"] == id.as_str() && a["state"] == "cleared"
+    })
+    .await?;
+    assert!(done["end_ms"].as_i64().is_some_and(|e| e > onset), "{done}");
+    assert_eq!(
+        trail(&done),
+        ["raised", "acknowledged", "condition_ended"],
+        "{done}"
+    );
+    // The audit trail is on the alarm's page too.
+    let page = reqwest::get(format!("{}/coldchain/alarms/{id}", hub.url()))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("Door was propped open by a delivery") && page.contains("Tess Technician")
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_it() -> Result<()> {
+    let t = tempdir("cc-rise")?;
+    let (hub, kiosk) = fridge_kiosk(t.path(), "").await?;
+    let high_delay = |r: &mut FridgeRules| {
+        for x in r.temp.iter_mut().filter(|x| x.id == "high") {
+            x.delay_secs = 4;
+        }
+    };
+    set_rules(
+        &hub,
+        &kiosk,
+        vec![fast("fridge-1", high_delay), fast("fridge-2", high_delay)],
+    )
+    .await?;
+    let c = reqwest::Client::new();
+    let mut lots = Vec::new();
+    for (loc, lot) in [
+        ("fridge-1", "INS-1"),
+        ("fridge-1", "VAX-2"),
+        ("fridge-2", "ADA-3"),
+    ] {
+        let v: Value = c
+            .post(format!("{}/api/inventory/lots", hub.url()))
+            .json(&serde_json::json!({ "location": loc, "product": "Insulin", "lot": lot, "expiry": "2027-12-31", "quantity": 5 }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        lots.push(v["id"].as_i64().ok_or_else(|| anyhow!("no lot id {v}"))?);
+    }
+    scenario(&kiosk, "fridge-1", "compressor_failure").await?;
+    let a = wait_alarm(&hub, "high_single", |a| a["fridge"] == "fridge-1").await?;
+    let id = a["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        a["onset_ms"].as_i64().unwrap_or(0) - a["start_ms"].as_i64().unwrap_or(0),
+        4000,
+        "{a}"
+    );
+    let lots_now: Vec<Value> = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+        .await?
+        .json()
+        .await?;
+    for l in &lots_now {
+        let in_f1 = l["location"] == "fridge-1";
+        let want = if in_f1 { "on_hold" } else { "available" };
+        assert_eq!(l["status"], want, "{l}");
+        if in_f1 {
+            assert_eq!(l["hold_alarm_id"], id.as_str());
+        }
+    }
+    // The holds screen shows the excursion's duration, peak and MKT.
+    let page = reqwest::get(format!("{}/inventory/holds", hub.url()))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("INS-1") && page.contains("MKT") && page.contains("peak"),
+        "{page}"
+    );
+    // A pharmacist releases one lot and discards the other.
+    for (lot, decision) in [(lots[0], "release"), (lots[1], "discard")] {
+        let r = c
+            .post(format!("{}/inventory/lots/{lot}/decision", hub.url()))
+            .form(&[
+                ("by", "Dr. Pia Pharmacist"),
+                ("note", "Assessed with the stability data"),
+                ("decision", decision),
+            ])
+            .send()
+            .await?;
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let lots_now: Vec<Value> = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+        .await?
+        .json()
+        .await?;
+    let status = |id: i64| {
+        lots_now
+            .iter()
+            .find(|l| l["id"] == id)
+            .map(|l| l["status"].clone())
+    };
+    assert_eq!(status(lots[0]), Some(Value::from("available")));
+    assert_eq!(status(lots[1]), Some(Value::from("discarded")));
+    let a = wait_alarm(&hub, "high_single", |a| a["id"] == id.as_str()).await?;
+    let tr = trail(&a);
+    for step in ["raised", "stock_held", "stock_release", "stock_discard"] {
+        assert!(tr.iter().any(|s| s == step), "{step} missing from {tr:?}");
+    }
+    // A lot cannot be decided twice.
+    let again = c
+        .post(format!("{}/inventory/lots/{}/decision", hub.url(), lots[0]))
+        .form(&[("by", "X"), ("note", "again"), ("decision", "discard")])
+        .send()
+        .await?;
+    assert_eq!(again.status(), reqwest::StatusCode::BAD_REQUEST);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplugged_probe_goes_offline_is_reminded_and_closed_as_sensor_malfunction() -> Result<()> {
+    let t = tempdir("cc-probe")?;
+    // A webhook receiver standing in for the pharmacy's pager.
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().map(|mut g| g.push(v)).ok();
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hook", l.local_addr()?);
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let extra = format!("[coldchain]\nremind_every_secs = 1\nescalate_after_secs = 3600\nwebhook_url = \"{hook}\"\n");
+    let (hub, kiosk) = fridge_kiosk(t.path(), &extra).await?;
+    set_rules(
+        &hub,
+        &kiosk,
+        vec![
+            fast("fridge-1", |r| {
+                r.offline_after_secs = 2;
+                r.bad_read_streak = 3;
+            }),
+            fast("fridge-2", |_| {}),
+        ],
+    )
+    .await?;
+    scenario(&kiosk, "fridge-1", "probe_unplugged").await?;
+    wait_alarm(&hub, "bad_reads", |a| a["fridge"] == "fridge-1").await?;
+    let a = wait_alarm(&hub, "sensor_offline", |a| {
+        a["fridge"] == "fridge-1" && trail(a).iter().filter(|s| *s == "reminder").count() >= 2
+    })
+    .await?;
+    let id = a["id"].as_str().unwrap_or_default().to_owned();
+    let hooks = got
+        .lock()
+        .map(|g| g.clone())
+        .map_err(|_| anyhow!("poisoned"))?;
+    let reminders = hooks
+        .iter()
+        .filter(|v| v["event"] == "sensor_still_offline" && v["alarm"] == id.as_str())
+        .count();
+    assert!(reminders >= 2, "webhook got {hooks:?}");
+    // The probe is broken: this breach would never end by itself.
+    assert!(ack(
+        &hub,
+        &id,
+        "sensor_malfunction",
+        "Probe cable cut; replacement ordered."
+    )
+    .await?
+    .is_success());
+    let closed = wait_alarm(&hub, "sensor_offline", |a| {
+        a["id"] == id.as_str() && a["state"] == "cleared"
+    })
+    .await?;
+    assert!(closed["end_ms"].is_i64(), "{closed}");
+    assert!(trail(&closed).iter().any(|s| s == "closed"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_hub_away_the_buzzer_sounds_and_the_replay_raises_no_duplicate() -> Result<()> {
+    let t = tempdir("cc-away")?;
+    let (mut hub, kiosk) = fridge_kiosk(t.path(), "").await?;
+    let high_delay = |r: &mut FridgeRules| {
+        for x in r.temp.iter_mut().filter(|x| x.id == "high") {
+            x.delay_secs = 3;
+        }
+    };
+    set_rules(
+        &hub,
+        &kiosk,
+        vec![fast("fridge-1", high_delay), fast("fridge-2", high_delay)],
+    )
+    .await?;
+    hub.stop();
+    scenario(&kiosk, "fridge-1", "compressor_failure").await?;
+    let local = wait_for("kiosk buzzer", WAIT, || async {
+        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        let ids: Vec<String> = v["active_alarms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .filter(|a| a.starts_with("fridge-1:high:"))
+            .collect();
+        Ok((v["buzzer"] == true && !ids.is_empty()).then_some(ids))
+    })
+    .await?;
+    // Let some readings pile up while the hub is away, then bring it back.
+    let buffered = wait_for("readings buffered", WAIT, || async {
+        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        Ok((v["buffered"].as_u64().unwrap_or(0) >= 10).then_some(()))
+    })
+    .await;
+    buffered?;
+    hub.spawn().await?;
+    let id = local[0].clone();
+    wait_alarm(&hub, "high_single", |a| a["id"] == id.as_str()).await?;
+    // Replayed as historical, evaluated in event time: the same alarm, once.
+    let v = wait_for("replay done", WAIT, || async {
+        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        Ok(
+            (v["replayed"].as_u64().unwrap_or(0) >= 10 && v["buffered"].as_u64() == Some(0))
+                .then_some(v),
+        )
+    })
+    .await?;
+    let highs: Vec<Value> = alarms(&hub)
+        .await?
+        .into_iter()
+        .filter(|a| a["fridge"] == "fridge-1" && a["kind"] == "high_single")
+        .collect();
+    if highs.len() != 1 {
+        bail!("expected one high alarm, got {highs:?} (kiosk {v})");
+    }
+    let pool = hub.db().await?;
+    use sqlx::Row as _;
+    let hist: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM fridge_readings WHERE fridge = 'fridge-1' AND historical = 1",
+    )
+    .fetch_one(&pool)
+    .await?
+    .try_get("n")?;
+    assert!(hist >= 10, "historical readings stored: {hist}");
+    Ok(())
+}
