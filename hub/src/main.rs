@@ -80,6 +80,9 @@ enum ColdchainCmd {
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also keep the daily records as this fridge's history in the hub's store.
+        #[arg(long)]
+        fridge: Option<String>,
     },
 }
 
@@ -109,8 +112,17 @@ fn main() -> anyhow::Result<()> {
             }
             Cmd::Kiosk { cmd } => kiosk_cmd(&cfg, cmd).await?,
             Cmd::Coldchain {
-                cmd: ColdchainCmd::Import { file, json },
-            } => coldchain_import(&file, json)?,
+                cmd: ColdchainCmd::Import { file, json, fridge },
+            } => {
+                let report = coldchain_import(&file, json)?;
+                if let Some(f) = fridge {
+                    let db = rxedge_hub::open_db(&cfg).await?;
+                    let n =
+                        rxedge_hub::coldchain::import::store_history(&db, &f, &report, now_ms())
+                            .await?;
+                    eprintln!("{n} new daily record(s) stored as the history of {f}");
+                }
+            }
             Cmd::Demo {
                 dir,
                 port,
@@ -124,7 +136,10 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn coldchain_import(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+fn coldchain_import(
+    file: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<rxedge_hub::coldchain::import::ImportReport> {
     let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let text = String::from_utf8_lossy(&text);
     let export = rxedge_hub::coldchain::berlinger::parse(&text)
@@ -132,7 +147,7 @@ fn coldchain_import(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let report = rxedge_hub::coldchain::import::replay(&export);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return Ok(report);
     }
     let c = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1} °C"));
     println!(
@@ -174,7 +189,7 @@ fn coldchain_import(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     if !report.days.is_empty() {
         println!("{} daily records", report.days.len());
     }
-    Ok(())
+    Ok(report)
 }
 
 async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {

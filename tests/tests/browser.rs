@@ -37,3 +37,66 @@ async fn first_screen_shows_presence_and_live_events() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn technician_acknowledges_an_alarm_and_imports_a_logger_file() -> Result<()> {
+    let t = tempdir("browser-tech")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(
+        &t.path().join("kiosk"),
+        &hub,
+        "k1",
+        "fridges = [\"fridge-1\"]\n",
+    )
+    .await?;
+    let mut rules = rxedge_shared::coldchain::FridgeRules::standard_2_8("fridge-1");
+    rules.sample_secs = 1;
+    rules.door_open_max_secs = 2;
+    let c = reqwest::Client::new();
+    c.post(format!("{}/api/kiosks/k1/config", hub.url()))
+        .json(&serde_json::json!({ "fridges": [rules] }))
+        .send()
+        .await?
+        .error_for_status()?;
+    wait_for("kiosk on 1 s sampling", Duration::from_secs(60), || async {
+        let s = kiosk.status().await?;
+        Ok((s["config"]["fridges"][0]["sample_secs"] == 1).then_some(()))
+    })
+    .await?;
+    c.post(format!("{}/api/sim/fridge", kiosk.url()))
+        .json(&serde_json::json!({ "fridge": "fridge-1", "scenario": "door_left_open" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let logger = fixtures_dir()
+        .map(|d| d.join("coldchain/fridgetag2_130400191542.txt"))
+        .filter(|p| p.exists());
+    if logger.is_none() {
+        eprintln!("SKIPPED (part): no ../shared/fixtures, so no logger upload in this run");
+    }
+    let hub_url = hub.url();
+    let logger_arg = logger
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(b) = BrowserScript::start("technician.mjs", &[&hub_url, &logger_arg])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let transcript = b.finish(Duration::from_secs(90)).await?;
+    let mut expect = vec![
+        "step: fridge in alarm with door open and chart",
+        "step: alarm acknowledged with a comment, in the audit trail",
+    ];
+    if logger.is_some() {
+        expect.push("step: imported history on the fridge log");
+    }
+    for step in expect {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+    Ok(())
+}

@@ -162,3 +162,29 @@ fn a_file_that_is_not_a_logger_export_is_refused_with_a_reason() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_import_keeps_daily_records_as_fridge_history_once() -> Result<()> {
+    let Some(dir) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent (set RXEDGE_FIXTURES)");
+    };
+    let file = dir.join("coldchain/fridgetag2_130400191542.txt");
+    let raw = std::fs::read_to_string(&file)?;
+    let days = raw
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Date: "))
+        .count() as i64;
+    let t = tempdir("cc-cli")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let path = file.to_string_lossy().into_owned();
+    for _ in 0..2 {
+        hub.cli(&["coldchain", "import", &path, "--fridge", "fridge-1"])?;
+    }
+    use sqlx::Row as _;
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM logger_days WHERE fridge = 'fridge-1' AND serial = '130400191542'")
+        .fetch_one(&hub.db().await?)
+        .await?
+        .try_get("n")?;
+    assert_eq!(n, days, "each day once, even imported twice");
+    Ok(())
+}

@@ -177,3 +177,40 @@ pub fn replay(e: &Export) -> ImportReport {
         days: e.days.clone(),
     }
 }
+
+/// Keep an export's daily records (and the logger's alarms of each day) as the
+/// history of `fridge`. Re-importing the same file changes nothing.
+pub async fn store_history(
+    db: &crate::store::Db,
+    fridge: &str,
+    report: &ImportReport,
+    now_ms: i64,
+) -> Result<usize, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let mut stored = 0;
+    for d in &report.days {
+        let alarms: Vec<&DeviceAlarm> = report
+            .device_alarms
+            .iter()
+            .filter(|a| a.date.as_deref() == Some(&d.date))
+            .collect();
+        stored += sqlx::query(
+            "INSERT INTO logger_days (fridge, serial, day, min_c, max_c, avg_c, minutes_out, alarms, imported_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (serial, day) DO NOTHING",
+        )
+        .bind(fridge)
+        .bind(&report.serial)
+        .bind(&d.date)
+        .bind(d.min_c)
+        .bind(d.max_c)
+        .bind(d.avg_c)
+        .bind(serde_json::to_string(&d.minutes_out).unwrap_or_default())
+        .bind(serde_json::to_string(&alarms).unwrap_or_default())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}

@@ -521,6 +521,12 @@ async fn fridge_log(
         ));
         d += DAY_MS;
     }
+    let history = sqlx::query("SELECT serial, day, min_c, max_c, avg_c, minutes_out, alarms FROM logger_days WHERE fridge = $1 AND day >= $2 AND day <= $3 ORDER BY day")
+        .bind(&id)
+        .bind(&fmt(from)[..10])
+        .bind(&fmt(to - 1)[..10])
+        .fetch_all(&s.0.db.pool)
+        .await?;
     let alarms = sqlx::query("SELECT id, kind, start_ms, onset_ms, end_ms, peak_c, state, ack_by, ack_comment FROM alarms WHERE fridge = $1 AND onset_ms >= $2 AND onset_ms < $3 ORDER BY onset_ms")
         .bind(&id)
         .bind(from)
@@ -599,6 +605,25 @@ async fn fridge_log(
                         }
                     }
                 }
+                @if !history.is_empty() {
+                    h2 { "Data-logger history (imported)" }
+                    table #logger-history {
+                        thead { tr { th { "Date" } th { "Logger" } th { "Min" } th { "Max" } th { "Average" } th { "Minutes out (per alarm)" } th { "Logger alarms" } } }
+                        tbody {
+                            @for h in &history {
+                                tr {
+                                    td { (h.try_get::<String, _>("day").unwrap_or_default()) }
+                                    td { (h.try_get::<String, _>("serial").unwrap_or_default()) }
+                                    td { (c(h.try_get::<Option<f64>, _>("min_c").ok().flatten())) }
+                                    td { (c(h.try_get::<Option<f64>, _>("max_c").ok().flatten())) }
+                                    td { (c(h.try_get::<Option<f64>, _>("avg_c").ok().flatten())) }
+                                    td { (h.try_get::<String, _>("minutes_out").unwrap_or_default()) }
+                                    td { (h.try_get::<String, _>("alarms").unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
                 p.signature { "Checked by: ____________________   Date: ____________" }
             }
         },
@@ -656,31 +681,7 @@ async fn import_upload(State(s): State<AppState>, mut mp: Multipart) -> Result<M
     let export = super::berlinger::parse(&text)
         .map_err(|e| AppError::BadRequest(format!("This file could not be read: {e}")))?;
     let report = super::import::replay(&export);
-    let now = now_ms();
-    let mut tx = s.0.db.pool.begin().await?;
-    for d in &report.days {
-        let alarms: Vec<&super::berlinger::DeviceAlarm> = report
-            .device_alarms
-            .iter()
-            .filter(|a| a.date.as_deref() == Some(&d.date))
-            .collect();
-        sqlx::query(
-            "INSERT INTO logger_days (fridge, serial, day, min_c, max_c, avg_c, minutes_out, alarms, imported_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (serial, day) DO NOTHING",
-        )
-        .bind(&fridge)
-        .bind(&report.serial)
-        .bind(&d.date)
-        .bind(d.min_c)
-        .bind(d.max_c)
-        .bind(d.avg_c)
-        .bind(serde_json::to_string(&d.minutes_out).unwrap_or_default())
-        .bind(serde_json::to_string(&alarms).unwrap_or_default())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    super::import::store_history(&s.0.db, &fridge, &report, now_ms()).await?;
     Ok(layout(
         "Import",
         html! {
