@@ -289,7 +289,7 @@ async fn unplugged_probe_goes_offline_is_reminded_and_closed_as_sensor_malfuncti
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hook = format!("http://{}/hook", l.local_addr()?);
     tokio::spawn(async move { axum::serve(l, app).await });
-    let extra = format!("[coldchain]\nremind_every_secs = 1\nescalate_after_secs = 3600\nwebhook_url = \"{hook}\"\n");
+    let extra = format!("[coldchain]\nremind_every_secs = 1\nescalate_after_secs = 2\nwebhook_url = \"{hook}\"\n");
     let (hub, kiosk) = fridge_kiosk(t.path(), &extra).await?;
     set_rules(
         &hub,
@@ -319,6 +319,10 @@ async fn unplugged_probe_goes_offline_is_reminded_and_closed_as_sensor_malfuncti
         .filter(|v| v["event"] == "sensor_still_offline" && v["alarm"] == id.as_str())
         .count();
     assert!(reminders >= 2, "webhook got {hooks:?}");
+    // Nobody acknowledged within escalate_after_secs: escalated once, by webhook.
+    let escalations = hooks.iter().filter(|v| v["event"] == "alarm_escalated" && v["alarm"] == id.as_str()).count();
+    assert_eq!(escalations, 1, "webhook got {hooks:?}");
+    assert!(trail(&a).iter().any(|s| s == "escalated"), "{a}");
     // The probe is broken: this breach would never end by itself.
     assert!(ack(
         &hub,

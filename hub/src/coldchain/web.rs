@@ -155,6 +155,12 @@ async fn fridges_page(State(s): State<AppState>) -> Result<Markup, AppError> {
         let last = v.snapshot.as_ref().and_then(|n| n.last_good);
         let kiosk = kiosks.iter().find(|k| k.id == v.kiosk);
         let (low, high) = limits(v.rules.as_ref());
+        // USP <1079.2>: MKT over 24 h for cold-chain (2–8 °C) products, 30 days for room temperature.
+        let (window, window_label) = if high <= 8.0 { (DAY_MS, "24 h") } else { (30 * DAY_MS, "30 days") };
+        let hold = v.rules.as_ref().map_or(300_000, |r| i64::from(r.max_gap_secs) * 1000);
+        let mkt_pts = if window == DAY_MS { pts.clone() } else { readings(&s, id, now - window, now + 60_000).await? };
+        let good: Vec<(i64, f64)> = mkt_pts.iter().filter_map(|(t, c)| Some((*t, (*c)?))).collect();
+        let mkt = rxedge_shared::coldchain::mean_kinetic_temperature(&good, DEFAULT_DELTA_H_J_PER_MOL, hold);
         let alarms: Vec<String> = active
             .iter()
             .filter(|r| r.try_get::<String, _>("fridge").is_ok_and(|f| &f == id))
@@ -179,6 +185,7 @@ async fn fridges_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                     } }
                     li.kiosk { "Kiosk: " @match kiosk { Some(k) if k.online => { (k.name) " (connected)" }, Some(k) => strong { (k.name) " (not connected)" }, None => "–" } }
                     li { "Limits: " (format!("{low:.1}–{high:.1} °C")) }
+                    li.mkt { "MKT (" (window_label) "): " (mkt.map_or("–".into(), |m| format!("{m:.1} °C"))) }
                     @if let Some(n) = &v.snapshot { @for (k, since) in &n.pending { li.pending { "Out of range since " (fmt(*since)) " (" (k.rule) ", not an alarm yet)" } } }
                 }
                 @if !alarms.is_empty() { p.alarms { a href="/coldchain/alarms" { strong { "Alarms: " (alarms.join(", ")) } } } }
