@@ -382,7 +382,13 @@ impl ColdChain {
         if let Err(e) = self.replay().await {
             tracing::error!(error = %e, "cold chain: replay failed");
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // Webhooks can be slow: escalation runs beside the worker, never inside it.
+        let esc = tokio::spawn(escalation_loop(
+            self.db.clone(),
+            self.settings.clone(),
+            self.feed.clone(),
+            shutdown.clone(),
+        ));
         loop {
             tokio::select! {
                 m = rx.recv() => {
@@ -414,13 +420,28 @@ impl ColdChain {
                         tracing::error!(error = %e, "cold chain: storing alarm state failed");
                     }
                 }
-                _ = tick.tick() => {
-                    if let Err(e) = escalate(&self.db, &self.settings, &self.feed).await {
-                        tracing::error!(error = %e, "cold chain: escalation failed");
-                    }
-                }
                 _ = shutdown.changed() => break,
             }
+        }
+        let _ = esc.await;
+    }
+}
+
+async fn escalation_loop(
+    db: Db,
+    settings: Settings,
+    feed: broadcast::Sender<FeedItem>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = escalate(&db, &settings, &feed).await {
+                    tracing::error!(error = %e, "cold chain: escalation failed");
+                }
+            }
+            _ = shutdown.changed() => break,
         }
     }
 }

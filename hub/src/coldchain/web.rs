@@ -156,11 +156,29 @@ async fn fridges_page(State(s): State<AppState>) -> Result<Markup, AppError> {
         let kiosk = kiosks.iter().find(|k| k.id == v.kiosk);
         let (low, high) = limits(v.rules.as_ref());
         // USP <1079.2>: MKT over 24 h for cold-chain (2–8 °C) products, 30 days for room temperature.
-        let (window, window_label) = if high <= 8.0 { (DAY_MS, "24 h") } else { (30 * DAY_MS, "30 days") };
-        let hold = v.rules.as_ref().map_or(300_000, |r| i64::from(r.max_gap_secs) * 1000);
-        let mkt_pts = if window == DAY_MS { pts.clone() } else { readings(&s, id, now - window, now + 60_000).await? };
-        let good: Vec<(i64, f64)> = mkt_pts.iter().filter_map(|(t, c)| Some((*t, (*c)?))).collect();
-        let mkt = rxedge_shared::coldchain::mean_kinetic_temperature(&good, DEFAULT_DELTA_H_J_PER_MOL, hold);
+        let (window, window_label) = if high <= 8.0 {
+            (DAY_MS, "24 h")
+        } else {
+            (30 * DAY_MS, "30 days")
+        };
+        let hold = v
+            .rules
+            .as_ref()
+            .map_or(300_000, |r| i64::from(r.max_gap_secs) * 1000);
+        let mkt_pts = if window == DAY_MS {
+            pts.clone()
+        } else {
+            readings(&s, id, now - window, now + 60_000).await?
+        };
+        let good: Vec<(i64, f64)> = mkt_pts
+            .iter()
+            .filter_map(|(t, c)| Some((*t, (*c)?)))
+            .collect();
+        let mkt = rxedge_shared::coldchain::mean_kinetic_temperature(
+            &good,
+            DEFAULT_DELTA_H_J_PER_MOL,
+            hold,
+        );
         let alarms: Vec<String> = active
             .iter()
             .filter(|r| r.try_get::<String, _>("fridge").is_ok_and(|f| &f == id))

@@ -317,8 +317,10 @@ impl Watch {
                 }
             };
             if let Some(d) = self.debouncers.get_mut(&f.id) {
-                if let Some((open, since)) = d.push(at, raw) {
-                    changes.push((f.id.clone(), open, since));
+                // Stamped when confirmed, not when the bounce began: a reading may
+                // already have been evaluated in between, and inputs must not go back in time.
+                if let Some((open, _since)) = d.push(at, raw) {
+                    changes.push((f.id.clone(), open, at));
                 }
             }
         }
