@@ -120,6 +120,13 @@ pub struct Coldchain {
     pub remind_every_secs: u32,
     /// Escalations and reminders are POSTed here as JSON (empty: screen and log only).
     pub webhook_url: String,
+    /// SMTP relay for escalation e-mail, `smtp://host:port` (empty: no e-mail).
+    /// Plain SMTP to a relay on the store's network; TLS to the relay comes with issue 8.
+    pub smtp_url: String,
+    /// Sender address of escalation e-mail.
+    pub email_from: String,
+    /// Recipients of escalation e-mail.
+    pub email_to: Vec<String>,
     /// At start, readings this far back are replayed to rebuild alarm state, hours.
     pub replay_hours: u32,
     /// How late a reading may arrive and still be evaluated in its place, seconds.
@@ -201,6 +208,9 @@ impl Default for Coldchain {
             escalate_after_secs: 900,
             remind_every_secs: 1800,
             webhook_url: String::new(),
+            smtp_url: String::new(),
+            email_from: "rxedge-hub@localhost".into(),
+            email_to: Vec::new(),
             replay_hours: 72,
             reorder_secs: 0,
         }

@@ -141,6 +141,8 @@ pub enum AppError {
     NotFound(String),
     /// Not allowed.
     Forbidden(String),
+    /// The thing is in a state that forbids this (stock on hold, …).
+    Conflict(String),
     /// Our fault; details go to the log only.
     Internal(String),
 }
@@ -151,6 +153,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, m),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (

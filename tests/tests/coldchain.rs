@@ -251,6 +251,24 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         page.contains("INS-1") && page.contains("MKT") && page.contains("peak"),
         "{page}"
     );
+    // Held stock cannot be dispensed.
+    let take = |lot: i64| {
+        let c = c.clone();
+        let url = format!("{}/api/inventory/lots/{lot}/dispense", hub.url());
+        async move {
+            c.post(url)
+                .json(&serde_json::json!({ "quantity": 1, "by": "Dr. Pia Pharmacist" }))
+                .send()
+                .await
+        }
+    };
+    let refused = take(lots[0]).await?;
+    assert_eq!(refused.status(), reqwest::StatusCode::CONFLICT);
+    assert!(refused.text().await?.contains("on hold"));
+    assert!(
+        take(lots[2]).await?.status().is_success(),
+        "fridge-2 stock is unaffected"
+    );
     // A pharmacist releases one lot and discards the other.
     for (lot, decision) in [(lots[0], "release"), (lots[1], "discard")] {
         let r = c
@@ -276,6 +294,11 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
     };
     assert_eq!(status(lots[0]), Some(Value::from("available")));
     assert_eq!(status(lots[1]), Some(Value::from("discarded")));
+    assert!(
+        take(lots[0]).await?.status().is_success(),
+        "released stock can be dispensed"
+    );
+    assert_eq!(take(lots[1]).await?.status(), reqwest::StatusCode::CONFLICT);
     let a = wait_alarm(&hub, "high_single", |a| a["id"] == id.as_str()).await?;
     let tr = trail(&a);
     for step in ["raised", "stock_held", "stock_release", "stock_discard"] {
@@ -310,8 +333,11 @@ async fn unplugged_probe_goes_offline_is_reminded_and_closed_as_sensor_malfuncti
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hook = format!("http://{}/hook", l.local_addr()?);
     tokio::spawn(async move { axum::serve(l, app).await });
+    let smtp = SmtpSink::start().await?;
     let extra = format!(
-        "[coldchain]\nremind_every_secs = 1\nescalate_after_secs = 2\nwebhook_url = \"{hook}\"\n"
+        "[coldchain]\nremind_every_secs = 1\nescalate_after_secs = 2\nwebhook_url = \"{hook}\"\n\
+         smtp_url = \"smtp://127.0.0.1:{}\"\nemail_from = \"hub@pharmacy.test\"\nemail_to = [\"tech@pharmacy.test\"]\n",
+        smtp.port
     );
     let (hub, kiosk) = fridge_kiosk(t.path(), &extra).await?;
     set_rules(
@@ -349,6 +375,20 @@ async fn unplugged_probe_goes_offline_is_reminded_and_closed_as_sensor_malfuncti
         .count();
     assert_eq!(escalations, 1, "webhook got {hooks:?}");
     assert!(trail(&a).iter().any(|s| s == "escalated"), "{a}");
+    // And by e-mail, through a real SMTP exchange.
+    let mails = wait_for("escalation e-mail", WAIT, || async {
+        let m = smtp.received();
+        Ok(m.iter()
+            .any(|m| {
+                m.contains("Subject: Cold-chain alarm not acknowledged: sensor_offline on fridge-1")
+            })
+            .then_some(m))
+    })
+    .await?;
+    assert!(
+        mails.iter().any(|m| m.contains("To: tech@pharmacy.test")),
+        "{mails:?}"
+    );
     // The probe is broken: this breach would never end by itself.
     assert!(ack(
         &hub,

@@ -490,7 +490,7 @@ async fn escalate(
             "onset_ms": r.try_get::<i64, _>("onset_ms")?,
             "unacknowledged_secs": s.escalate_after_secs,
         });
-        let outcome = notify(&s.webhook_url, &body).await;
+        let outcome = notify(s, &body).await;
         let mut tx = db.pool.begin().await?;
         sqlx::query("UPDATE alarms SET escalated_ms = $1 WHERE id = $2")
             .bind(now)
@@ -516,7 +516,7 @@ async fn escalate(
             "alarm": id,
             "fridge": r.try_get::<String, _>("fridge")?,
         });
-        let outcome = notify(&s.webhook_url, &body).await;
+        let outcome = notify(s, &body).await;
         let mut tx = db.pool.begin().await?;
         sqlx::query("UPDATE alarms SET notified_ms = $1 WHERE id = $2")
             .bind(now)
@@ -530,11 +530,78 @@ async fn escalate(
     Ok(())
 }
 
-/// POST `body` to the webhook, if one is configured; says what happened.
-async fn notify(url: &str, body: &serde_json::Value) -> String {
-    if url.is_empty() {
-        return "no webhook configured: shown on screen".into();
+/// Tell people: webhook and e-mail, whichever are configured. Says what happened,
+/// for the audit trail.
+async fn notify(s: &Settings, body: &serde_json::Value) -> String {
+    let mut said = Vec::new();
+    if s.webhook_url.is_empty() && s.smtp_url.is_empty() {
+        return "no webhook or e-mail configured: shown on screen".into();
     }
+    if !s.webhook_url.is_empty() {
+        said.push(post_webhook(&s.webhook_url, body).await);
+    }
+    if !s.smtp_url.is_empty() && !s.email_to.is_empty() {
+        said.push(send_email(s, body).await);
+    }
+    said.join("; ")
+}
+
+async fn send_email(s: &Settings, body: &serde_json::Value) -> String {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let Some((host, port)) = s
+        .smtp_url
+        .strip_prefix("smtp://")
+        .and_then(|hp| hp.rsplit_once(':'))
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+    else {
+        return format!(
+            "e-mail not sent: smtp_url {:?} is not smtp://host:port",
+            s.smtp_url
+        );
+    };
+    let what = body["event"].as_str().unwrap_or("alarm");
+    let fridge = body["fridge"].as_str().unwrap_or("?");
+    let subject = match what {
+        "alarm_escalated" => format!(
+            "Cold-chain alarm not acknowledged: {} on {fridge}",
+            body["kind"].as_str().unwrap_or("alarm")
+        ),
+        _ => format!("Fridge sensor still offline: {fridge}"),
+    };
+    let text = format!(
+        "{subject}\n\nAlarm {}\nPlease check the fridge and acknowledge the alarm on the hub's Alarms screen.\n\n{}",
+        body["alarm"].as_str().unwrap_or("?"),
+        serde_json::to_string_pretty(body).unwrap_or_default()
+    );
+    let mut m = Message::builder().subject(subject);
+    match s.email_from.parse() {
+        Ok(f) => m = m.from(f),
+        Err(e) => return format!("e-mail not sent: from {:?}: {e}", s.email_from),
+    }
+    for to in &s.email_to {
+        match to.parse() {
+            Ok(t) => m = m.to(t),
+            Err(e) => return format!("e-mail not sent: to {to:?}: {e}"),
+        }
+    }
+    let msg = match m.body(text) {
+        Ok(m) => m,
+        Err(e) => return format!("e-mail not sent: {e}"),
+    };
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    match mailer.send(msg).await {
+        Ok(_) => format!("e-mailed {}", s.email_to.join(", ")),
+        Err(e) => {
+            tracing::warn!(error = %e, "cold-chain e-mail failed");
+            format!("e-mail failed: {e}")
+        }
+    }
+}
+
+async fn post_webhook(url: &str, body: &serde_json::Value) -> String {
     let client = reqwest::Client::new();
     match client
         .post(url)

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/inventory/holds", get(holds_page))
         .route("/inventory/lots/{id}/decision", post(decide))
         .route("/api/inventory/lots", get(lots_json).post(add_lot))
+        .route("/api/inventory/lots/{id}/dispense", post(dispense))
 }
 
 async fn readings(
@@ -911,6 +912,51 @@ async fn add_lot(
     ))
 }
 
+#[derive(Deserialize)]
+struct Dispense {
+    quantity: i64,
+    by: String,
+}
+
+/// Take stock from a lot. The one guarded step the later inventory and order
+/// work builds on: a lot on hold (or discarded) never leaves the shelf.
+async fn dispense(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    Json(d): Json<Dispense>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    if d.quantity <= 0 || d.by.trim().is_empty() {
+        return Err(AppError::BadRequest(
+            "a positive quantity and who dispenses are required".into(),
+        ));
+    }
+    // One conditional UPDATE: a hold landing between a check and the write cannot slip through.
+    let n = sqlx::query("UPDATE lots SET quantity = quantity - $1 WHERE id = $2 AND status = 'available' AND quantity >= $3")
+        .bind(d.quantity)
+        .bind(id)
+        .bind(d.quantity)
+        .execute(&s.0.db.pool)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        let r = sqlx::query("SELECT status, quantity FROM lots WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&s.0.db.pool)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no lot {id}")))?;
+        let status: String = r.try_get("status")?;
+        return Err(AppError::Conflict(match status.as_str() {
+            "on_hold" => "This lot is on hold after a temperature excursion. A pharmacist must release it first.".into(),
+            "discarded" => "This lot was discarded.".into(),
+            _ => format!("Only {} left in this lot.", r.try_get::<i64, _>("quantity")?),
+        }));
+    }
+    tracing::info!(lot = id, quantity = d.quantity, by = %d.by.trim(), "dispensed");
+    Ok(Json(
+        serde_json::json!({ "id": id, "dispensed": d.quantity }),
+    ))
+}
+
 async fn lots_json(State(s): State<AppState>) -> Result<Json<Vec<serde_json::Value>>, AppError> {
     let rows = lots(&s, None).await?;
     let mut out = Vec::new();
@@ -921,6 +967,7 @@ async fn lots_json(State(s): State<AppState>) -> Result<Json<Vec<serde_json::Val
             "product": r.try_get::<String, _>("product")?,
             "lot": r.try_get::<String, _>("lot")?,
             "status": r.try_get::<String, _>("status")?,
+            "quantity": r.try_get::<i64, _>("quantity")?,
             "hold_alarm_id": r.try_get::<Option<String>, _>("hold_alarm_id")?,
             "decided_by": r.try_get::<Option<String>, _>("decided_by")?,
         }));
