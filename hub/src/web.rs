@@ -423,13 +423,22 @@ async fn edit_config(
     Path(id): Path<String>,
     Json(edit): Json<devices::ConfigEdit>,
 ) -> Result<Json<rxedge_shared::protocol::KioskConfig>, AppError> {
+    Ok(Json(apply_config_edit(&s, &id, edit).await?))
+}
+
+/// Validate, store and publish a kiosk config change; the cold-chain worker reloads its rules.
+pub async fn apply_config_edit(
+    s: &AppState,
+    id: &str,
+    edit: devices::ConfigEdit,
+) -> Result<rxedge_shared::protocol::KioskConfig, AppError> {
     if let Some(fridges) = &edit.fridges {
         for f in fridges {
             f.validate()
                 .map_err(|e| AppError::BadRequest(e.to_string()))?;
         }
     }
-    let cfg = devices::edit_config(&s.0.db, &id, edit, now_ms()).await?;
+    let cfg = devices::edit_config(&s.0.db, id, edit, now_ms()).await?;
     let _ =
         s.0.coldchain
             .send(crate::coldchain::service::Msg::RulesChanged)
@@ -438,8 +447,8 @@ async fn edit_config(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     tracing::info!(kiosk = %id, version = cfg.version, "kiosk config published");
-    let _ = s.0.feed.send(FeedItem::kiosk(&id));
-    Ok(Json(cfg))
+    let _ = s.0.feed.send(FeedItem::kiosk(id));
+    Ok(cfg)
 }
 
 async fn dead_letters(State(s): State<AppState>) -> Result<Markup, AppError> {

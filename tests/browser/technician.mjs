@@ -42,6 +42,15 @@ try {
   }
   console.log("step: alarm acknowledged with a comment, in the audit trail");
 
+  await page.goto(`${hubUrl}/coldchain/fridges/fridge-1/rules`);
+  await page.fill('input[name="door_open_max_secs"]', "300");
+  await page.fill('input[name="t0_limit_c"]', "8.5");
+  await page.fill('form.rules input[name="by"]', "Tess Technician");
+  await page.click('form.rules button[type="submit"]');
+  await page.waitForURL(/\/rules$/);
+  if ((await page.inputValue('input[name="door_open_max_secs"]')) !== "300") throw new Error("door limit not saved");
+  console.log("step: rules edited on the screen");
+
   if (loggerFile) {
     await page.goto(`${hubUrl}/coldchain/import`);
     await page.fill('input[name="fridge"]', "fridge-1");

@@ -48,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/coldchain/alarms/{id}", get(alarm_page))
         .route("/coldchain/alarms/{id}/ack", post(ack))
         .route("/coldchain/fridges/{id}/log", get(fridge_log))
+        .route(
+            "/coldchain/fridges/{id}/rules",
+            get(rules_page).post(save_rules),
+        )
         .route("/coldchain/import", get(import_page).post(import_upload))
         .route("/api/coldchain/alarms", get(alarms_json))
         .route("/inventory/holds", get(holds_page))
@@ -209,7 +213,7 @@ async fn fridges_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                 }
                 @if !alarms.is_empty() { p.alarms { a href="/coldchain/alarms" { strong { "Alarms: " (alarms.join(", ")) } } } }
                 (chart(&pts, now - DAY_MS, now, low, high))
-                p { a href=(format!("/coldchain/fridges/{id}/log")) { "Temperature log" } }
+                p { a href=(format!("/coldchain/fridges/{id}/log")) { "Temperature log" } " · " a href=(format!("/coldchain/fridges/{id}/rules")) { "Alarm rules" } }
             }
         });
     }
@@ -655,6 +659,151 @@ async fn fridge_log(
         },
     )
     .into_response())
+}
+
+/// Which kiosk's config holds this fridge's rules.
+async fn owner_of(
+    s: &AppState,
+    fridge: &str,
+) -> Result<(String, rxedge_shared::protocol::KioskConfig), AppError> {
+    for k in crate::devices::list(&s.0.db).await? {
+        if let Some(cfg) = crate::devices::config(&s.0.db, &k.id).await? {
+            if cfg.fridges.iter().any(|f| f.fridge == fridge) {
+                return Ok((k.id, cfg));
+            }
+        }
+    }
+    Err(AppError::NotFound(format!(
+        "no kiosk watches fridge {fridge}"
+    )))
+}
+
+async fn rules_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<Markup, AppError> {
+    let (kiosk, cfg) = owner_of(&s, &id).await?;
+    let Some(r) = cfg.fridges.iter().find(|f| f.fridge == id) else {
+        return Err(AppError::NotFound(format!("no rules for {id}")));
+    };
+    let num = |name: &str, label: &str, v: String| html! { label { (label) " " input type="number" step="any" name=(name) value=(v) required; } };
+    Ok(layout(
+        "Alarm rules",
+        html! {
+            h1 { "Alarm rules: " (id) }
+            p { "Watched by kiosk " (kiosk) ", config version " (cfg.version) ". Changes reach the kiosk within seconds, or when it reconnects." }
+            form.rules method="post" action=(format!("/coldchain/fridges/{id}/rules")) {
+                fieldset {
+                    legend { "Sampling and equipment" }
+                    (num("sample_secs", "Sample every (s)", r.sample_secs.to_string()))
+                    (num("max_gap_secs", "A gap longer than this breaks an excursion (s)", r.max_gap_secs.to_string()))
+                    (num("hysteresis_c", "Clear only this far back inside the limit (°C)", r.hysteresis_c.to_string()))
+                    (num("offline_after_secs", "Sensor offline after (s, 0 off)", r.offline_after_secs.to_string()))
+                    (num("door_open_max_secs", "Door open alarm after (s, 0 off)", r.door_open_max_secs.to_string()))
+                    (num("bad_read_streak", "Bad reads in a row (0 off)", r.bad_read_streak.to_string()))
+                }
+                @for (i, t) in r.temp.iter().enumerate() {
+                    fieldset {
+                        legend { (t.id) ": " (format!("{:?}", t.direction).to_lowercase()) }
+                        input type="hidden" name=(format!("t{i}_id")) value=(t.id);
+                        input type="hidden" name=(format!("t{i}_direction")) value=(format!("{:?}", t.direction).to_lowercase());
+                        (num(&format!("t{i}_limit_c"), "Limit (°C)", t.limit_c.to_string()))
+                        label { "Counting " select name=(format!("t{i}_mode")) {
+                            option value="single" selected[t.mode == rxedge_shared::coldchain::Mode::Single] { "single continuous event" }
+                            option value="cumulative" selected[t.mode == rxedge_shared::coldchain::Mode::Cumulative] { "cumulative" }
+                        } }
+                        (num(&format!("t{i}_delay_secs"), "Alarm delay (s)", t.delay_secs.to_string()))
+                    }
+                }
+                label { "Your name " input name="by" required; }
+                button type="submit" { "Save and send to the kiosk" }
+            }
+        },
+    ))
+}
+
+async fn save_rules(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    let bad = |k: &str| AppError::BadRequest(format!("{k}: please enter a number"));
+    let int = |k: &str| {
+        get(k)
+            .and_then(|v| v.parse::<u32>().ok())
+            .ok_or_else(|| bad(k))
+    };
+    let float = |k: &str| {
+        get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| bad(k))
+    };
+    let by = get("by")
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| AppError::BadRequest("Please give your name.".into()))?;
+    let (kiosk, cfg) = owner_of(&s, &id).await?;
+    let mut temp = Vec::new();
+    for i in 0.. {
+        let Some(rule_id) = get(&format!("t{i}_id")) else {
+            break;
+        };
+        let direction = match get(&format!("t{i}_direction")).as_deref() {
+            Some("low") => rxedge_shared::coldchain::Direction::Low,
+            _ => rxedge_shared::coldchain::Direction::High,
+        };
+        let mode = match get(&format!("t{i}_mode")).as_deref() {
+            Some("cumulative") => rxedge_shared::coldchain::Mode::Cumulative,
+            _ => rxedge_shared::coldchain::Mode::Single,
+        };
+        temp.push(rxedge_shared::coldchain::TempRule {
+            id: rule_id,
+            direction,
+            limit_c: float(&format!("t{i}_limit_c"))?,
+            mode,
+            delay_secs: int(&format!("t{i}_delay_secs"))?,
+        });
+    }
+    let rules = FridgeRules {
+        fridge: id.clone(),
+        sample_secs: int("sample_secs")?,
+        temp,
+        hysteresis_c: float("hysteresis_c")?,
+        max_gap_secs: int("max_gap_secs")?,
+        offline_after_secs: int("offline_after_secs")?,
+        door_open_max_secs: int("door_open_max_secs")?,
+        bad_read_streak: int("bad_read_streak")?,
+        missing_is_excursion: cfg
+            .fridges
+            .iter()
+            .find(|f| f.fridge == id)
+            .is_some_and(|f| f.missing_is_excursion),
+    };
+    rules
+        .validate()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let fridges: Vec<FridgeRules> = cfg
+        .fridges
+        .iter()
+        .map(|f| {
+            if f.fridge == id {
+                rules.clone()
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let edit = crate::devices::ConfigEdit {
+        store_name: None,
+        languages: None,
+        features: None,
+        heartbeat_secs: None,
+        fridges: Some(fridges),
+    };
+    let new = crate::web::apply_config_edit(&s, &kiosk, edit).await?;
+    tracing::info!(fridge = %id, by = %by, version = new.version, "fridge rules changed");
+    Ok(Redirect::to(&format!("/coldchain/fridges/{id}/rules")).into_response())
 }
 
 async fn import_page() -> Markup {
