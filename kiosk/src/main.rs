@@ -45,10 +45,21 @@ enum Cmd {
     Identity,
     /// Print outbox figures: queued, in flight, acked, dropped, oldest age.
     Outbox,
+    /// Parse a scanned text (eMediplan, GS1, pickup ticket) and print it as JSON.
+    Parse {
+        /// The text, as a code reader gives it.
+        text: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Cmd::Parse { text }) = &cli.cmd {
+        // Pure: no config, no runtime.
+        let p = rxedge_shared::payload::parse(text);
+        println!("{}", serde_json::to_string_pretty(&p)?);
+        return Ok(());
+    }
     if cli.print_default_config {
         print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
         return Ok(());
@@ -88,6 +99,7 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
+            Cmd::Parse { .. } => {}
         }
         Ok::<_, anyhow::Error>(())
     })

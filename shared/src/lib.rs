@@ -10,6 +10,7 @@ pub mod coldchain;
 pub mod config;
 pub mod ids;
 pub mod outbox;
+pub mod payload;
 pub mod protocol;
 pub mod sign;
 pub mod topics;

@@ -26,7 +26,8 @@ pub fn bin_dir() -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-fn bin(name: &str) -> Result<PathBuf> {
+/// Path of a workspace binary in the current profile.
+pub fn bin(name: &str) -> Result<PathBuf> {
     let p = bin_dir()?.join(name);
     if !p.exists() {
         bail!(
