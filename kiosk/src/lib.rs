@@ -11,6 +11,7 @@ pub mod fridge;
 pub mod identity;
 pub mod keyfile;
 pub mod link;
+pub mod qr;
 pub mod sim;
 pub mod store;
 pub mod ui;

@@ -45,6 +45,14 @@ enum Cmd {
     Identity,
     /// Print outbox figures: queued, in flight, acked, dropped, oldest age.
     Outbox,
+    /// Decode QR codes in image files: one JSON line per file.
+    Scan {
+        /// Image files (PNG, JPEG).
+        files: Vec<std::path::PathBuf>,
+        /// Time budget per image, ms.
+        #[arg(long, default_value_t = 250)]
+        budget_ms: u64,
+    },
     /// Parse a scanned text (eMediplan, GS1, pickup ticket) and print it as JSON.
     Parse {
         /// The text, as a code reader gives it.
@@ -54,6 +62,12 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Cmd::Scan { files, budget_ms }) = &cli.cmd {
+        for f in files {
+            println!("{}", scan_file(f, *budget_ms));
+        }
+        return Ok(());
+    }
     if let Some(Cmd::Parse { text }) = &cli.cmd {
         // Pure: no config, no runtime.
         let p = rxedge_shared::payload::parse(text);
@@ -99,10 +113,29 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
-            Cmd::Parse { .. } => {}
+            Cmd::Parse { .. } | Cmd::Scan { .. } => {}
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+fn scan_file(f: &std::path::Path, budget_ms: u64) -> serde_json::Value {
+    let file = f.display().to_string();
+    let img = match image::open(f) {
+        Ok(i) => i.to_luma8(),
+        Err(e) => {
+            return serde_json::json!({ "file": file, "error": format!("cannot read image: {e}") })
+        }
+    };
+    let t = std::time::Instant::now();
+    let r = rxedge_kiosk::qr::decode(&img, std::time::Duration::from_millis(budget_ms));
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let codes: Vec<serde_json::Value> = r
+        .codes
+        .iter()
+        .map(|c| serde_json::json!({ "text": c.text, "payload": rxedge_shared::payload::parse(&c.text), "strategy": c.strategy }))
+        .collect();
+    serde_json::json!({ "file": file, "codes": codes, "ms": (ms * 100.0).round() / 100.0, "attempts": r.attempts, "panics": r.panics })
 }
 
 async fn print_outbox(cfg: &Config) -> anyhow::Result<()> {
