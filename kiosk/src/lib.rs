@@ -5,6 +5,7 @@
 //! Rooms: [`driver`] (outbox actor), [`store`] (sled), [`link`] (MQTT),
 //! [`ui`] (local HTTP), [`sim`] (simulated hardware). `main.rs` is wiring only.
 
+pub mod camera;
 pub mod config;
 pub mod driver;
 pub mod fridge;
@@ -12,6 +13,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod link;
 pub mod qr;
+pub mod scanner;
 pub mod sim;
 pub mod store;
 pub mod ui;
@@ -179,9 +181,24 @@ pub async fn run(
         },
     );
     let watch_task = tokio::spawn(watch.run(stop_rx.clone()));
+    let sim_camera = camera::SimCamera::default();
+    let (scan_tx, scan_status) = watch::channel(scanner::ScanStatus {
+        camera_ok: false,
+        camera_problem: Some("no camera configured".into()),
+        ..Default::default()
+    });
+    // Only the simulator's camera exists so far; a real camera (nokhwa) slots in here.
+    let scanner_task = cfg.simulator.enabled.then(|| {
+        tokio::spawn(scanner::run(
+            Box::new(sim_camera.clone()),
+            handle.clone(),
+            scan_tx,
+            stop_rx.clone(),
+        ))
+    });
     let sim_task = cfg.simulator.enabled.then(|| {
         tokio::spawn(sim::run(
-            handle.clone(),
+            sim_camera.clone(),
             cfg.simulator.clone(),
             stop_rx.clone(),
         ))
@@ -191,6 +208,8 @@ pub async fn run(
         handle,
         fridges: fridge_status,
         sim_fridges,
+        sim_camera,
+        scan_status,
         simulate: cfg.simulator.enabled,
         kiosk: Arc::from(id.kiosk.as_str()),
     });
@@ -199,6 +218,9 @@ pub async fn run(
         .await;
     let _ = stop_tx.send(true);
     if let Some(t) = sim_task {
+        let _ = t.await;
+    }
+    if let Some(t) = scanner_task {
         let _ = t.await;
     }
     let _ = watch_task.await;

@@ -4,8 +4,7 @@
 //! The real QR pipeline arrives with the kiosk work; this keeps the same event
 //! shapes so the hub sees realistic traffic.
 
-use crate::driver::Handle;
-use rxedge_shared::protocol::{Body, QrScanned};
+use crate::camera::SimCamera;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -28,19 +27,6 @@ pub fn sample_codes(fixtures: Option<PathBuf>) -> Vec<String> {
     out
 }
 
-/// A rough label for a scanned text, until the real parsers land.
-pub fn classify(text: &str) -> &'static str {
-    if text.starts_with("CHMED16A") {
-        "chmed16a"
-    } else if text.starts_with("CHMED23A") {
-        "chmed23a"
-    } else if text.contains("/01/") || text.starts_with("(01)") || text.starts_with("01") {
-        "gs1"
-    } else {
-        "unknown"
-    }
-}
-
 /// Where the shared fixtures are: `$RXEDGE_FIXTURES`, else `../shared/fixtures`.
 pub fn fixtures_dir() -> Option<PathBuf> {
     let p = std::env::var_os("RXEDGE_FIXTURES")
@@ -51,7 +37,7 @@ pub fn fixtures_dir() -> Option<PathBuf> {
 
 /// Run the simulated camera until shutdown.
 pub async fn run(
-    handle: Handle,
+    camera: SimCamera,
     cfg: crate::config::Simulator,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -65,9 +51,10 @@ pub async fn run(
             _ = async { match scan.as_mut() { Some(s) => { s.tick().await; } None => std::future::pending().await } } => {
                 let text = codes[i % codes.len()].clone();
                 i += 1;
-                let body = Body::QrScanned(QrScanned { payload_kind: classify(&text).to_owned(), text });
-                if let Err(e) = handle.enqueue(body, false).await {
-                    tracing::warn!(error = %e, "simulated scan not stored");
+                // Shown to the camera: it goes through the real decode and parse path.
+                match SimCamera::render_qr(&text) {
+                    Ok(img) => camera.show(img, Duration::from_millis(1500)),
+                    Err(e) => tracing::warn!(error = %e, "sample code does not fit a QR code"),
                 }
             }
         }
@@ -79,9 +66,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classify_labels() {
-        assert_eq!(classify("CHMED16A1H4sI"), "chmed16a");
-        assert_eq!(classify("(01)09506000134352"), "gs1");
-        assert_eq!(classify("hello"), "unknown");
+    fn sample_codes_always_include_a_gs1_pack() {
+        let c = sample_codes(None);
+        assert!(
+            c.iter()
+                .any(|t| rxedge_shared::payload::parse(t).kind() == "gs1"),
+            "{c:?}"
+        );
     }
 }

@@ -23,6 +23,10 @@ pub struct UiState {
     pub fridges: tokio::sync::watch::Receiver<crate::fridge::WatchStatus>,
     /// Simulated fridges' scenarios.
     pub sim_fridges: crate::fridge::sim::SimControl,
+    /// The simulator's camera.
+    pub sim_camera: crate::camera::SimCamera,
+    /// Scanner status.
+    pub scan_status: tokio::sync::watch::Receiver<crate::scanner::ScanStatus>,
     /// Simulator endpoints enabled.
     pub simulate: bool,
     /// Kiosk id, for the page.
@@ -115,6 +119,59 @@ async fn sim_fridge(State(s): State<UiState>, Json(r): Json<SetScenario>) -> Res
         )
             .into_response()
     }
+}
+
+async fn scanner(State(s): State<UiState>) -> Json<crate::scanner::ScanStatus> {
+    Json(s.scan_status.borrow().clone())
+}
+
+#[derive(serde::Deserialize)]
+struct Show {
+    /// Render this text as a QR code…
+    text: Option<String>,
+    /// …or show this image file.
+    path: Option<std::path::PathBuf>,
+    #[serde(default = "default_hold")]
+    hold_ms: u64,
+}
+
+fn default_hold() -> u64 {
+    1500
+}
+
+/// Hold something in front of the simulated camera.
+async fn sim_show(State(s): State<UiState>, Json(r): Json<Show>) -> Response {
+    if !s.simulate {
+        return (StatusCode::NOT_FOUND, "simulator not enabled").into_response();
+    }
+    let img = match (r.text, r.path) {
+        (Some(t), _) => crate::camera::SimCamera::render_qr(&t),
+        (None, Some(p)) => image::open(&p)
+            .map(|i| i.to_luma8())
+            .map_err(|e| format!("{}: {e}", p.display())),
+        (None, None) => Err("give text or path".into()),
+    };
+    match img {
+        Ok(img) => {
+            s.sim_camera
+                .show(img, std::time::Duration::from_millis(r.hold_ms));
+            Json(serde_json::json!({ "shown": true })).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CameraPlug {
+    unplugged: bool,
+}
+
+async fn sim_camera(State(s): State<UiState>, Json(r): Json<CameraPlug>) -> Response {
+    if !s.simulate {
+        return (StatusCode::NOT_FOUND, "simulator not enabled").into_response();
+    }
+    s.sim_camera.set_unplugged(r.unplugged);
+    Json(serde_json::json!({ "unplugged": r.unplugged })).into_response()
 }
 
 async fn healthz(State(s): State<UiState>) -> Response {
@@ -277,6 +334,9 @@ pub fn router(state: UiState) -> Router {
         .route("/api/events", post(post_event))
         .route("/api/sim/burst", post(burst))
         .route("/api/fridges", get(fridges))
+        .route("/api/scanner", get(scanner))
+        .route("/api/sim/show", post(sim_show))
+        .route("/api/sim/camera", post(sim_camera))
         .route("/api/sim/fridge", post(sim_fridge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

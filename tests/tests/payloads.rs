@@ -93,7 +93,14 @@ fn all_chmed_fixtures_decode() -> Result<()> {
             "shows 2 of 4"
         );
         match progress.last() {
-            Some(chmed::Progress::Complete(d)) => assert_eq!(d, &single, "order {order:?}"),
+            Some(chmed::Progress::Complete { text, doc }) => {
+                assert_eq!(doc, &single, "order {order:?}");
+                assert_eq!(
+                    text,
+                    &read("chmed23a_single.txt")?,
+                    "joined = the single-code form"
+                );
+            }
             other => return Err(anyhow!("{other:?}")),
         }
     }

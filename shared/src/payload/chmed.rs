@@ -270,7 +270,12 @@ pub enum Progress {
         total: u32,
     },
     /// All read and decoded.
-    Complete(Chmed23a),
+    Complete {
+        /// The set joined into one single-code payload (`CHMED23A.` + base64).
+        text: String,
+        /// Decoded.
+        doc: Chmed23a,
+    },
 }
 
 impl Assembler {
@@ -291,6 +296,7 @@ impl Assembler {
         let joined: String = self.parts.values().map(String::as_str).collect();
         self.parts.clear();
         self.total = None;
-        parse_23a(&format!("CHMED23A.{joined}")).map(Progress::Complete)
+        let text = format!("CHMED23A.{joined}");
+        parse_23a(&text).map(|doc| Progress::Complete { text, doc })
     }
 }

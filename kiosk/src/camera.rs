@@ -1,0 +1,153 @@
+//! Cameras behind one trait. Built here: the simulator's camera (frames shown
+//! to it by the demo and the tests) and image files. A nokhwa (USB UVC/V4L2)
+//! source and a libcamera source for Pi CSI cameras slot in behind the same
+//! trait; neither is built yet.
+
+use image::GrayImage;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why no frame came.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CameraError {
+    /// The device is gone (unplugged, driver error): the kiosk shows "out of order".
+    #[error("camera unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Anything that produces greyscale frames.
+pub trait FrameSource: Send {
+    /// The next frame; `Ok(None)` when there is nothing in front of the camera
+    /// worth decoding (the simulator's empty scene). May block up to one frame time.
+    fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError>;
+    /// For logs and status.
+    fn describe(&self) -> String;
+}
+
+#[derive(Default)]
+struct Scene {
+    queue: VecDeque<(GrayImage, Duration)>,
+    current: Option<(GrayImage, Instant, Duration)>,
+    unplugged: bool,
+}
+
+/// The simulator's camera: shows each image it is given for a while, as a
+/// patient holds a code up, then the next; an empty scene in between.
+#[derive(Clone, Default)]
+pub struct SimCamera {
+    scene: Arc<Mutex<Scene>>,
+}
+
+impl SimCamera {
+    /// Hold `img` in front of the camera for `hold`.
+    pub fn show(&self, img: GrayImage, hold: Duration) {
+        let mut s = self.scene.lock().unwrap_or_else(|e| e.into_inner());
+        s.queue.push_back((img, hold));
+    }
+
+    /// Unplug or replug it.
+    pub fn set_unplugged(&self, unplugged: bool) {
+        self.scene
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unplugged = unplugged;
+    }
+
+    /// A QR code of `text` as a patient's phone or paper would show it.
+    pub fn render_qr(text: &str) -> Result<GrayImage, String> {
+        let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| e.to_string())?;
+        let modules = code.width() as u32;
+        let colors = code.to_colors();
+        let scale = 4u32;
+        let quiet = 4u32;
+        let side = (modules + 2 * quiet) * scale;
+        Ok(GrayImage::from_fn(side, side, |x, y| {
+            let (mx, my) = (x / scale, y / scale);
+            let dark = mx >= quiet
+                && my >= quiet
+                && mx < quiet + modules
+                && my < quiet + modules
+                && colors[((my - quiet) * modules + (mx - quiet)) as usize] == qrcode::Color::Dark;
+            image::Luma([if dark { 20 } else { 235 }])
+        }))
+    }
+}
+
+impl FrameSource for SimCamera {
+    fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError> {
+        std::thread::sleep(Duration::from_millis(66)); // ~15 fps
+        let mut s = self.scene.lock().unwrap_or_else(|e| e.into_inner());
+        if s.unplugged {
+            return Err(CameraError::Unavailable(
+                "simulated camera unplugged".into(),
+            ));
+        }
+        if let Some((_, since, hold)) = &s.current {
+            if since.elapsed() > *hold {
+                s.current = None;
+            }
+        }
+        if s.current.is_none() {
+            if let Some((img, hold)) = s.queue.pop_front() {
+                s.current = Some((img, Instant::now(), hold));
+            }
+        }
+        Ok(s.current.as_ref().map(|(img, _, _)| img.clone()))
+    }
+
+    fn describe(&self) -> String {
+        "simulated camera".into()
+    }
+}
+
+/// Image files, each shown once (for `scan` and offline checks).
+pub struct Files {
+    files: VecDeque<std::path::PathBuf>,
+}
+
+impl Files {
+    /// These files, in order.
+    pub fn new(files: impl IntoIterator<Item = std::path::PathBuf>) -> Self {
+        Self {
+            files: files.into_iter().collect(),
+        }
+    }
+}
+
+impl FrameSource for Files {
+    fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError> {
+        let Some(f) = self.files.pop_front() else {
+            return Ok(None);
+        };
+        image::open(&f)
+            .map(|i| Some(i.to_luma8()))
+            .map_err(|e| CameraError::Unavailable(format!("{}: {e}", f.display())))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} image file(s)", self.files.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rendered_code_is_read_back_through_the_pipeline() -> Result<(), String> {
+        let text = "(01)09506000134352(17)271231(10)ABC123";
+        let img = SimCamera::render_qr(text)?;
+        let mut cam = SimCamera::default();
+        cam.show(img, Duration::from_millis(500));
+        let frame = cam
+            .next_frame()
+            .map_err(|e| e.to_string())?
+            .ok_or("no frame")?;
+        let r = crate::qr::decode(&frame, Duration::from_millis(500));
+        assert_eq!(r.codes.first().map(|c| c.text.as_str()), Some(text));
+        cam.set_unplugged(true);
+        assert!(cam.next_frame().is_err());
+        Ok(())
+    }
+}
