@@ -175,7 +175,7 @@ mod tests {
             last = Some(a.add(c)?);
         }
         match last {
-            Some(chmed::Progress::Complete(d)) => {
+            Some(chmed::Progress::Complete { doc: d, .. }) => {
                 assert_eq!(d.medicaments, vec![("Med1".to_owned(), 1)])
             }
             other => panic!("{other:?}"),
