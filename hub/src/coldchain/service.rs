@@ -490,16 +490,7 @@ async fn escalate(
             "onset_ms": r.try_get::<i64, _>("onset_ms")?,
             "unacknowledged_secs": s.escalate_after_secs,
         });
-        let outcome = notify(s, &body).await;
-        let mut tx = db.pool.begin().await?;
-        sqlx::query("UPDATE alarms SET escalated_ms = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        log(&mut tx, &id, now, "escalated", "system", &outcome).await?;
-        tx.commit().await?;
-        let _ = feed.send(FeedItem::Alarm { id });
+        told(db, s, feed, id, &body, Told::Escalated, now).await?;
     }
     let every = i64::from(s.remind_every_secs.max(1)) * 1000;
     let offline = sqlx::query(
@@ -516,17 +507,46 @@ async fn escalate(
             "alarm": id,
             "fridge": r.try_get::<String, _>("fridge")?,
         });
-        let outcome = notify(s, &body).await;
-        let mut tx = db.pool.begin().await?;
-        sqlx::query("UPDATE alarms SET notified_ms = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        log(&mut tx, &id, now, "reminder", "system", &outcome).await?;
-        tx.commit().await?;
-        let _ = feed.send(FeedItem::Alarm { id });
+        told(db, s, feed, id, &body, Told::Reminded, now).await?;
     }
+    Ok(())
+}
+
+enum Told {
+    Escalated,
+    Reminded,
+}
+
+/// Notify, then record that we did (and how it went) in the alarm and its trail.
+async fn told(
+    db: &Db,
+    s: &Settings,
+    feed: &broadcast::Sender<FeedItem>,
+    id: String,
+    body: &serde_json::Value,
+    what: Told,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let outcome = notify(s, body).await;
+    let (sql, action) = match what {
+        Told::Escalated => (
+            "UPDATE alarms SET escalated_ms = $1 WHERE id = $2",
+            "escalated",
+        ),
+        Told::Reminded => (
+            "UPDATE alarms SET notified_ms = $1 WHERE id = $2",
+            "reminder",
+        ),
+    };
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(sql)
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    log(&mut tx, &id, now, action, "system", &outcome).await?;
+    tx.commit().await?;
+    let _ = feed.send(FeedItem::Alarm { id });
     Ok(())
 }
 
