@@ -63,31 +63,54 @@ fn error(e: EnqueueError) -> Response {
     (status, Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
-async fn home(State(s): State<UiState>) -> Html<String> {
+async fn home() -> Html<&'static str> {
+    Html(include_str!("../static/patient.html"))
+}
+
+async fn patient_js() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        include_str!("../static/patient.js"),
+    )
+        .into_response()
+}
+
+async fn patient_css() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../static/patient.css"),
+    )
+        .into_response()
+}
+
+/// Everything the patient screen needs, in one small document.
+async fn patient(State(s): State<UiState>) -> Json<serde_json::Value> {
     let st = s.handle.status.borrow().clone();
-    let name = st
-        .config
-        .as_ref()
-        .map_or("RxEdge", |c| c.store_name.as_str())
-        .to_owned();
-    let link = if st.connected && st.hub_online {
-        "Connected to the pharmacy."
-    } else {
-        "Saved scans will be sent as soon as the connection is back."
+    let scan = s.scan_status.borrow().clone();
+    let (store_name, languages, features) = match &st.config {
+        Some(c) => (
+            c.store_name.clone(),
+            c.languages.clone(),
+            serde_json::to_value(c.features).unwrap_or_default(),
+        ),
+        None => (
+            "Pharmacy".to_owned(),
+            vec!["en".into(), "de".into(), "fr".into(), "it".into()],
+            serde_json::json!({}),
+        ),
     };
-    let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{n}</title></head>\
-         <body><h1>{n}</h1><p>{l}</p><p><small>Kiosk {k}</small></p></body></html>",
-        n = esc(&name),
-        l = link,
-        k = esc(&s.kiosk)
-    ))
+    Json(serde_json::json!({
+        "store_name": store_name,
+        "languages": languages,
+        "features": features,
+        "online": st.connected && st.hub_online,
+        "camera_ok": scan.camera_ok,
+        "chunks": scan.chunks,
+        "last": scan.last,
+    }))
 }
 
 async fn status(State(s): State<UiState>) -> Json<crate::driver::Status> {
@@ -335,6 +358,9 @@ pub fn router(state: UiState) -> Router {
         .route("/api/sim/burst", post(burst))
         .route("/api/fridges", get(fridges))
         .route("/api/scanner", get(scanner))
+        .route("/api/patient", get(patient))
+        .route("/static/patient.js", get(patient_js))
+        .route("/static/patient.css", get(patient_css))
         .route("/api/sim/show", post(sim_show))
         .route("/api/sim/camera", post(sim_camera))
         .route("/api/sim/fridge", post(sim_fridge))

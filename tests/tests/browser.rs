@@ -100,3 +100,109 @@ async fn technician_acknowledges_an_alarm_and_imports_a_logger_file() -> Result<
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
+    let t = tempdir("browser-patient")?;
+    let mut hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    let chunks: Vec<String> = fixtures_dir()
+        .and_then(|d| std::fs::read_to_string(d.join("chmed/chmed23a_four_chunks.txt")).ok())
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if chunks.is_empty() {
+        eprintln!("SKIPPED (part): no ../shared/fixtures, so no chunked eMediplan set in this run");
+    }
+    let kiosk_url = kiosk.url();
+    let shots_arg = shots.to_string_lossy().into_owned();
+    let mode = if chunks.len() == 4 { "chunks" } else { "" };
+    let Some(mut b) = BrowserScript::start("patient.mjs", &[&kiosk_url, &shots_arg, mode])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let c = reqwest::Client::new();
+    let show = |text: String| {
+        let c = c.clone();
+        let url = format!("{kiosk_url}/api/sim/show");
+        async move {
+            c.post(url)
+                .json(&serde_json::json!({ "text": text, "hold_ms": 800 }))
+                .send()
+                .await?
+                .error_for_status()?;
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let mut shown = 0u32;
+    while let Some(need) = b.next_need(Duration::from_secs(120)).await? {
+        match need.as_str() {
+            "show-code" => {
+                // A fresh pack code each time: the same code twice is one scan.
+                shown += 1;
+                show(format!("(01)09506000134352(10)LOT{shown}")).await?;
+            }
+            "show-two-chunks" => {
+                for (n, i) in [(1u64, 3usize), (2, 1)] {
+                    show(chunks[i].clone()).await?;
+                    wait_for(
+                        &format!("{n} of 4 read"),
+                        Duration::from_secs(30),
+                        || async {
+                            let s: serde_json::Value =
+                                reqwest::get(format!("{kiosk_url}/api/scanner"))
+                                    .await?
+                                    .json()
+                                    .await?;
+                            Ok((s["chunks"][0] == n).then_some(()))
+                        },
+                    )
+                    .await?;
+                }
+            }
+            "show-other-chunks" => {
+                for i in [0, 2] {
+                    show(chunks[i].clone()).await?;
+                }
+            }
+            "camera-unplug" | "camera-plug" => {
+                c.post(format!("{kiosk_url}/api/sim/camera"))
+                    .json(&serde_json::json!({ "unplugged": need == "camera-unplug" }))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+            "hub-down" => hub.stop(),
+            other => bail!("unknown request {other}"),
+        }
+        b.done(&need).await?;
+    }
+    let transcript = b.finish(Duration::from_secs(120)).await?;
+    let mut expect = vec![
+        "step: scan flow at 800x480",
+        "step: scan flow at 1280x800",
+        "step: offline and camera trouble in plain words",
+    ];
+    if mode == "chunks" {
+        expect.push("step: chunked set");
+    }
+    for step in expect {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+    for name in [
+        "home-800x480",
+        "scan-1280x800",
+        "done-800x480",
+        "done-offline-1280x800",
+    ] {
+        assert!(
+            shots.join(format!("{name}.png")).exists(),
+            "screenshot {name}"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+// The patient screen: no typing, no error codes, four languages, and an idle
+// timeout that returns to the start and clears what was shown.
+(function () {
+  "use strict";
+  const T = {
+    en: {
+      welcome: "Welcome", scan_qr: "Scan a prescription code", ask_staff: "You can always ask our staff for help.",
+      scan_title: "Hold the code in front of the camera", scan_help: "Keep it inside the green frame and hold still.",
+      chunks: "{have} of {total} codes read. Please show the next one.", camera_down: "The camera is out of order. Please ask our staff.",
+      back: "Back", thanks: "Thank you", reference: "Your reference:", finish: "Finish",
+      saved_offline: "Saved. It will be sent to the pharmacy as soon as the connection is back.",
+      next_step: "Our pharmacist will check it. Please wait to be called.",
+      kind_chmed16a: "Your prescription was read.", kind_chmed23a: "Your prescription was read.",
+      kind_gs1: "The medicine pack was read.", kind_pickup_ticket: "Your pickup ticket was read.",
+      kind_unknown: "The code was read. Our pharmacist will look at it.",
+      online: "Connected", offline: "Offline: scans are saved",
+    },
+    de: {
+      welcome: "Willkommen", scan_qr: "Rezept-Code scannen", ask_staff: "Unser Personal hilft Ihnen gerne.",
+      scan_title: "Halten Sie den Code vor die Kamera", scan_help: "Im grünen Rahmen halten und stillhalten.",
+      chunks: "{have} von {total} Codes gelesen. Bitte den nächsten zeigen.", camera_down: "Die Kamera ist ausser Betrieb. Bitte fragen Sie unser Personal.",
+      back: "Zurück", thanks: "Vielen Dank", reference: "Ihre Referenz:", finish: "Fertig",
+      saved_offline: "Gespeichert. Es wird an die Apotheke gesendet, sobald die Verbindung wieder steht.",
+      next_step: "Die Apotheke prüft es. Bitte warten Sie, bis Sie aufgerufen werden.",
+      kind_chmed16a: "Ihr Rezept wurde gelesen.", kind_chmed23a: "Ihr Rezept wurde gelesen.",
+      kind_gs1: "Die Packung wurde gelesen.", kind_pickup_ticket: "Ihr Abholschein wurde gelesen.",
+      kind_unknown: "Der Code wurde gelesen. Die Apotheke schaut ihn an.",
+      online: "Verbunden", offline: "Offline: Scans werden gespeichert",
+    },
+    fr: {
+      welcome: "Bienvenue", scan_qr: "Scanner le code d'une ordonnance", ask_staff: "Notre personnel peut toujours vous aider.",
+      scan_title: "Présentez le code devant la caméra", scan_help: "Gardez-le dans le cadre vert sans bouger.",
+      chunks: "{have} codes sur {total} lus. Montrez le suivant, s'il vous plaît.", camera_down: "La caméra est hors service. Veuillez vous adresser à notre personnel.",
+      back: "Retour", thanks: "Merci", reference: "Votre référence :", finish: "Terminer",
+      saved_offline: "Enregistré. Ce sera envoyé à la pharmacie dès que la connexion sera rétablie.",
+      next_step: "Notre pharmacien va le vérifier. Veuillez attendre d'être appelé.",
+      kind_chmed16a: "Votre ordonnance a été lue.", kind_chmed23a: "Votre ordonnance a été lue.",
+      kind_gs1: "L'emballage a été lu.", kind_pickup_ticket: "Votre bon de retrait a été lu.",
+      kind_unknown: "Le code a été lu. Notre pharmacien va l'examiner.",
+      online: "Connecté", offline: "Hors ligne : les scans sont enregistrés",
+    },
+    it: {
+      welcome: "Benvenuti", scan_qr: "Scansiona il codice della ricetta", ask_staff: "Il nostro personale è sempre a disposizione.",
+      scan_title: "Tenga il codice davanti alla fotocamera", scan_help: "Lo tenga nel riquadro verde, fermo.",
+      chunks: "{have} codici su {total} letti. Mostri il prossimo, per favore.", camera_down: "La fotocamera è fuori servizio. Si rivolga al nostro personale.",
+      back: "Indietro", thanks: "Grazie", reference: "Il suo riferimento:", finish: "Fine",
+      saved_offline: "Salvato. Sarà inviato alla farmacia appena la connessione torna.",
+      next_step: "Il nostro farmacista lo controllerà. Attenda di essere chiamato.",
+      kind_chmed16a: "La sua ricetta è stata letta.", kind_chmed23a: "La sua ricetta è stata letta.",
+      kind_gs1: "La confezione è stata letta.", kind_pickup_ticket: "Il suo buono di ritiro è stato letto.",
+      kind_unknown: "Il codice è stato letto. Il nostro farmacista lo esaminerà.",
+      online: "Connesso", offline: "Offline: le scansioni sono salvate",
+    },
+  };
+  const NAMES = { en: "English", de: "Deutsch", fr: "Français", it: "Italiano" };
+  const params = new URLSearchParams(window.location.search);
+  const IDLE_MS = (Number(params.get("idle")) || 60) * 1000;
+  let lang = "en", languages = ["en", "de", "fr", "it"], screen = "home";
+  let seenSeq = null, lastTouch = Date.now(), state = null;
+
+  const $ = (id) => document.getElementById(id);
+  const t = (key, vars) => {
+    let s = (T[lang] && T[lang][key]) || T.en[key] || "";
+    Object.keys(vars || {}).forEach((k) => { s = s.replace("{" + k + "}", vars[k]); });
+    return s;
+  };
+  function render() {
+    document.documentElement.lang = lang;
+    document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+    const nav = $("langs");
+    nav.textContent = "";
+    languages.filter((l) => T[l]).forEach((l) => {
+      const b = document.createElement("button");
+      b.textContent = NAMES[l];
+      b.lang = l;
+      b.setAttribute("aria-pressed", String(l === lang));
+      b.addEventListener("click", () => { lang = l; render(); paint(); });
+      nav.appendChild(b);
+    });
+  }
+  function show(name) {
+    screen = name;
+    ["home", "scan", "done"].forEach((s) => { $(s).hidden = s !== name; });
+    paint();
+  }
+  function paint() {
+    if (!state) return;
+    $("store").textContent = state.store_name;
+    const link = $("link");
+    link.textContent = state.online ? t("online") : t("offline");
+    link.className = "link " + (state.online ? "online" : "offline");
+    document.querySelectorAll("[data-feature]").forEach((el) => {
+      el.hidden = state.features && state.features[el.dataset.feature] === false;
+    });
+    $("camera-down").hidden = state.camera_ok;
+    const c = $("chunks");
+    c.hidden = !state.chunks;
+    if (state.chunks) c.textContent = t("chunks", { have: state.chunks[0], total: state.chunks[1] });
+    if (screen === "done" && state.last) {
+      $("done-what").textContent = t("kind_" + state.last.kind);
+      $("reference").textContent = state.last.reference;
+      $("done-offline").hidden = state.online;
+    }
+  }
+  async function poll() {
+    try {
+      const r = await fetch("/api/patient", { cache: "no-store" });
+      if (r.ok) {
+        const fresh = await r.json();
+        const first = state === null;
+        state = fresh;
+        if (first) {
+          if (fresh.languages && fresh.languages.length) languages = fresh.languages;
+          lang = languages[0] || "en";
+          seenSeq = fresh.last ? fresh.last.seq : null;
+          render();
+        }
+        const seq = fresh.last ? fresh.last.seq : null;
+        if (seq !== null && seq !== seenSeq) {
+          seenSeq = seq;
+          if (screen === "scan") show("done");
+        }
+        paint();
+      }
+    } catch (e) {
+      // The local service restarts with the kiosk; keep the screen as it is.
+    }
+  }
+  function reset() {
+    lang = languages[0] || "en";
+    render();
+    show("home");
+  }
+  $("go-qr").addEventListener("click", () => show("scan"));
+  document.querySelectorAll("[data-back]").forEach((b) => b.addEventListener("click", reset));
+  ["pointerdown", "keydown", "touchstart"].forEach((ev) =>
+    document.addEventListener(ev, () => { lastTouch = Date.now(); }, { passive: true }));
+  setInterval(() => {
+    if (screen !== "home" && Date.now() - lastTouch > IDLE_MS) { lastTouch = Date.now(); reset(); }
+  }, 500);
+  render();
+  show("home");
+  poll();
+  setInterval(poll, 400);
+})();

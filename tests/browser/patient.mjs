@@ -1,0 +1,106 @@
+// The patient touchscreen in a real Chromium at the two kiosk screen sizes:
+// languages, the scan flow to a confirmation with a reference, chunked sets,
+// offline and camera trouble in plain words, big touch targets, idle reset.
+// Screenshots of every screen go to SHOTS_DIR.
+//
+// usage: node patient.mjs KIOSK_URL SHOTS_DIR [chunks]
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+import { mkdirSync } from "node:fs";
+
+const [kioskUrl, shots, chunks] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const lines = createInterface({ input: process.stdin });
+const replies = [];
+lines.on("line", (l) => replies.push(l));
+async function ask(what) {
+  console.log(`need: ${what}`);
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    const r = replies.shift();
+    if (r === `done: ${what}`) return;
+    if (r !== undefined) throw new Error(`unexpected reply ${r}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`no reply to ${what}`);
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+let failed = false;
+try {
+  for (const [w, h] of [[800, 480], [1280, 800]]) {
+    const page = await browser.newPage({ viewport: { width: w, height: h } });
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    const shot = (name) => page.screenshot({ path: `${shots}/${name}-${w}x${h}.png` });
+    await page.goto(`${kioskUrl}/?idle=4`);
+    await page.locator("#store").filter({ hasText: /\S/ }).waitFor();
+    await page.locator("#welcome", { hasText: "Welcome" }).waitFor();
+    // Every control a patient touches is big and fully on screen.
+    for (const b of await page.locator("button:visible").all()) {
+      const box = await b.boundingBox();
+      if (!box || box.height < 64 || box.y + box.height > h + 1) {
+        throw new Error(`button ${await b.textContent()} is ${JSON.stringify(box)} at ${w}x${h}`);
+      }
+    }
+    await shot("home");
+    await page.getByRole("button", { name: "Deutsch" }).click();
+    await page.locator("#welcome", { hasText: "Willkommen" }).waitFor();
+    await shot("home-de");
+    await page.click("#go-qr");
+    await page.locator("#scan-title", { hasText: "Halten Sie den Code vor die Kamera" }).waitFor();
+    await shot("scan");
+    await ask("show-code");
+    await page.locator("#done").waitFor({ state: "visible", timeout: 20_000 });
+    const ref = (await page.locator("#reference").textContent()).trim();
+    if (!/^[0-9A-F]{6}$/.test(ref)) throw new Error(`reference ${JSON.stringify(ref)}`);
+    if (!(await page.locator("#done-what").textContent()).includes("Packung")) throw new Error("confirmation not in German");
+    if (await page.locator("#done-offline").isVisible()) throw new Error("says offline while connected");
+    await shot("done");
+    // Left alone, the kiosk returns to the start in the first language.
+    await page.locator("#home").waitFor({ state: "visible", timeout: 15_000 });
+    await page.locator("#welcome", { hasText: "Welcome" }).waitFor();
+    console.log(`step: scan flow at ${w}x${h}`);
+    if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+    await page.close();
+  }
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${kioskUrl}/?idle=60`);
+  await page.locator("#welcome", { hasText: "Welcome" }).waitFor();
+  await page.click("#go-qr");
+  if (chunks === "chunks") {
+    await ask("show-two-chunks");
+    await page.locator("#chunks", { hasText: "2 of 4 codes read" }).waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: `${shots}/chunks-1280x800.png` });
+    await ask("show-other-chunks");
+    await page.locator("#done").waitFor({ state: "visible", timeout: 20_000 });
+    if (!(await page.locator("#done-what").textContent()).includes("prescription")) throw new Error("not a prescription");
+    console.log("step: chunked set");
+    await page.click("#done button[data-back]");
+    await page.click("#go-qr");
+  }
+  await ask("camera-unplug");
+  await page.locator("#camera-down").waitFor({ state: "visible", timeout: 20_000 });
+  await page.screenshot({ path: `${shots}/camera-down-1280x800.png` });
+  await ask("camera-plug");
+  await page.locator("#camera-down").waitFor({ state: "hidden", timeout: 20_000 });
+  await ask("hub-down");
+  await page.locator("#link.offline").waitFor({ timeout: 30_000 });
+  await ask("show-code");
+  await page.locator("#done").waitFor({ state: "visible", timeout: 20_000 });
+  await page.locator("#done-offline").waitFor({ state: "visible" });
+  await page.screenshot({ path: `${shots}/done-offline-1280x800.png` });
+  const body = await page.locator("body").textContent();
+  if (/error|\b[45]\d\d\b/i.test(body)) throw new Error(`an error code reached the patient: ${body}`);
+  console.log("step: offline and camera trouble in plain words");
+  console.log("ok");
+} catch (e) {
+  failed = true;
+  console.error(String(e && e.stack ? e.stack : e));
+} finally {
+  await browser.close();
+  lines.close();
+}
+process.exit(failed ? 1 : 0);
