@@ -12,6 +12,7 @@ pub mod fridge;
 pub mod identity;
 pub mod keyfile;
 pub mod link;
+pub mod paper;
 pub mod qr;
 pub mod scanner;
 pub mod sim;
