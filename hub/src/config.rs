@@ -94,6 +94,8 @@ pub struct Ingest {
     pub batch_max: usize,
     /// Largest accepted MQTT payload in bytes.
     pub max_payload_bytes: usize,
+    /// Largest accepted paper image upload in bytes.
+    pub max_image_bytes: usize,
 }
 
 /// Defaults for new kiosks' operating config.
@@ -189,6 +191,7 @@ impl Default for Ingest {
         Self {
             batch_max: 512,
             max_payload_bytes: rxedge_shared::protocol::MAX_MESSAGE_BYTES,
+            max_image_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! One module per bounded context, each with its own router merged over one
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
+pub mod blobs;
 pub mod broker;
 pub mod coldchain;
 pub mod config;
@@ -138,6 +139,7 @@ pub async fn run(
         stop_rx,
     ));
 
+    let max_image = cfg.ingest.max_image_bytes;
     let state = web::AppState(Arc::new(web::Inner {
         db,
         cfg,
@@ -150,7 +152,7 @@ pub async fn run(
         coldchain: cc_tx,
         fridges: views,
     }));
-    let app = web::router().with_state(state);
+    let app = web::router(max_image).with_state(state);
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

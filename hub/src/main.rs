@@ -229,7 +229,7 @@ async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {
                     let hub = rxedge_hub::hub_key(&cfg.paths.state_dir)?;
                     println!("kiosk {kid} registered.");
                     println!("Put this in the kiosk's state directory as identity.toml:\n");
-                    println!("store_id = \"{}\"\nkiosk_id = \"{kid}\"\nbroker_url = \"{}\"\nhub_public_key = \"{}\"", store, cfg.broker.public_url, rxedge_shared::sign::encode_public(&hub.verifying_key()));
+                    println!("store_id = \"{}\"\nkiosk_id = \"{kid}\"\nbroker_url = \"{}\"\nhub_public_key = \"{}\"\nhub_url = \"{}\"", store, cfg.broker.public_url, rxedge_shared::sign::encode_public(&hub.verifying_key()), cfg.http.public_url);
                 }
                 None => {
                     let code =

@@ -497,7 +497,7 @@ async fn static_js() -> Response {
 }
 
 /// This context's routes.
-pub fn router() -> Router<AppState> {
+pub fn router(max_image_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/fragments/kiosks", get(kiosks_fragment))
@@ -511,4 +511,5 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .merge(crate::coldchain::web::router())
+        .merge(crate::blobs::router(max_image_bytes))
 }

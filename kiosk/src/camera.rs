@@ -54,6 +54,20 @@ impl SimCamera {
             .unplugged = unplugged;
     }
 
+    /// What a camera makes of a perfect image under indoor light: paper is never
+    /// pure white, and the corners are a little darker.
+    pub fn as_photo(img: &GrayImage) -> GrayImage {
+        let (w, h) = img.dimensions();
+        let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
+        let rmax = (cx * cx + cy * cy).sqrt();
+        GrayImage::from_fn(w, h, |x, y| {
+            let v = f64::from(img.get_pixel(x, y).0[0]);
+            let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
+            let vignette = 1.0 - 0.15 * ((dx * dx + dy * dy).sqrt() / rmax).powi(2);
+            image::Luma([((v * 0.8 + 12.0) * vignette).clamp(0.0, 255.0) as u8])
+        })
+    }
+
     /// A QR code of `text` as a patient's phone or paper would show it.
     pub fn render_qr(text: &str) -> Result<GrayImage, String> {
         let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| e.to_string())?;

@@ -18,6 +18,9 @@ pub struct IdentityFile {
     pub broker_url: String,
     /// Hub public key (base64).
     pub hub_public_key: String,
+    /// Hub web address used at enrollment (paper images are uploaded there).
+    #[serde(default)]
+    pub hub_url: String,
 }
 
 /// A loaded identity.
@@ -29,6 +32,8 @@ pub struct Identity {
     pub kiosk: KioskId,
     /// Broker URL from enrollment.
     pub broker_url: String,
+    /// Hub web address from enrollment (empty for key-first enrollments).
+    pub hub_url: String,
     /// The hub's key.
     pub hub_key: VerifyingKey,
     /// Our signing key.
@@ -76,6 +81,7 @@ pub fn load(state_dir: &Path) -> Result<Identity, IdentityError> {
         kiosk: KioskId::new(f.kiosk_id)
             .map_err(|e| IdentityError::Bad(format!("kiosk_id: {e}")))?,
         broker_url: f.broker_url,
+        hub_url: f.hub_url,
         hub_key: sign::decode_public(&f.hub_public_key)
             .map_err(|e| IdentityError::Bad(format!("hub_public_key: {e}")))?,
         key,

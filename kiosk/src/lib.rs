@@ -18,6 +18,7 @@ pub mod scanner;
 pub mod sim;
 pub mod store;
 pub mod ui;
+pub mod upload;
 
 use crate::config::Config;
 use std::future::Future;
@@ -118,6 +119,7 @@ pub async fn enroll(
     }
     let f: identity::IdentityFile = serde_json::from_value(serde_json::json!({
         "store_id": body["store_id"], "kiosk_id": body["kiosk_id"], "broker_url": body["broker_url"], "hub_public_key": body["hub_public_key"],
+        "hub_url": hub_url.trim_end_matches('/'),
     }))
     .map_err(|e| KioskError::Enroll(format!("unexpected answer: {e}")))?;
     identity::save(state_dir, &f)?;
@@ -189,11 +191,22 @@ pub async fn run(
         ..Default::default()
     });
     // Only the simulator's camera exists so far; a real camera (nokhwa) slots in here.
+    let papers = upload::PaperStore::new(store.tree("paper")?);
+    let upload_task = tokio::spawn(upload::run(
+        papers.clone(),
+        id.hub_url.clone(),
+        id.kiosk.to_string(),
+        id.key.clone(),
+        stop_rx.clone(),
+    ));
+    let scan_mode = Arc::new(watch::channel(scanner::Mode::Qr).0);
     let scanner_task = cfg.simulator.enabled.then(|| {
         tokio::spawn(scanner::run(
             Box::new(sim_camera.clone()),
             handle.clone(),
             scan_tx,
+            scan_mode.clone(),
+            papers.clone(),
             stop_rx.clone(),
         ))
     });
@@ -211,6 +224,8 @@ pub async fn run(
         sim_fridges,
         sim_camera,
         scan_status,
+        scan_mode,
+        papers,
         simulate: cfg.simulator.enabled,
         kiosk: Arc::from(id.kiosk.as_str()),
     });
@@ -224,6 +239,7 @@ pub async fn run(
     if let Some(t) = scanner_task {
         let _ = t.await;
     }
+    let _ = upload_task.await;
     let _ = watch_task.await;
     let _ = driver_task.await;
     let _ = link_task.await;

@@ -4,8 +4,10 @@
 
 use crate::camera::FrameSource;
 use crate::driver::Handle;
+use crate::paper::{self, Advice};
+use crate::upload::PaperStore;
 use rxedge_shared::payload::{self, chmed, Payload};
-use rxedge_shared::protocol::{Body, DeviceStatus, QrScanned};
+use rxedge_shared::protocol::{Body, DeviceStatus, PaperCaptured, QrScanned};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,6 +28,28 @@ pub struct ScanStatus {
     pub stored: u64,
     /// Decoder panics survived since start.
     pub decoder_panics: u64,
+    /// Paper mode: what the patient should change, or `good`.
+    pub paper: Option<Advice>,
+    /// Paper images not yet on the hub.
+    pub paper_waiting: usize,
+}
+
+/// What the camera is looking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// QR codes (the default).
+    Qr,
+    /// A paper prescription to photograph.
+    Paper,
+}
+
+/// Good frames in a row before the page is captured (the patient holds still).
+const GOOD_FRAMES: u32 = 3;
+
+enum Seen {
+    Codes(crate::qr::Report),
+    Page(paper::Quality, Option<Vec<u8>>),
 }
 
 /// The last code stored, for the confirmation screen.
@@ -49,8 +73,11 @@ pub async fn run(
     mut source: Box<dyn FrameSource>,
     handle: Handle,
     status: watch::Sender<ScanStatus>,
+    mode: std::sync::Arc<watch::Sender<Mode>>,
+    papers: PaperStore,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut good_run = 0u32;
     let mut st = ScanStatus {
         camera_ok: true,
         ..Default::default()
@@ -63,10 +90,24 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
+        let m = *mode.borrow();
+        if m == Mode::Qr {
+            good_run = 0;
+        }
+        let capture_next = good_run + 1 >= GOOD_FRAMES;
         let step = tokio::task::spawn_blocking(move || {
-            let r = source
-                .next_frame()
-                .map(|f| f.map(|img| crate::qr::decode(&img, Duration::from_millis(120))));
+            let r = source.next_frame().map(|f| {
+                f.map(|img| match m {
+                    Mode::Qr => Seen::Codes(crate::qr::decode(&img, Duration::from_millis(120))),
+                    Mode::Paper => {
+                        let q = paper::assess(&img, &paper::Gate::default());
+                        let jpeg = (q.advice == Advice::Good && capture_next)
+                            .then(|| paper::finish(&img).ok())
+                            .flatten();
+                        Seen::Page(q, jpeg)
+                    }
+                })
+            });
             (source, r)
         });
         let (back, result) = tokio::select! {
@@ -119,7 +160,36 @@ pub async fn run(
                     }
                     let _ = status.send(st.clone());
                 }
-                let Some(report) = frame else { continue };
+                let report = match frame {
+                    None => {
+                        if st.paper.is_some() != (m == Mode::Paper) {
+                            st.paper = (m == Mode::Paper).then_some(Advice::ShowPage);
+                            let _ = status.send(st.clone());
+                        }
+                        continue;
+                    }
+                    Some(Seen::Page(q, jpeg)) => {
+                        good_run = if q.advice == Advice::Good {
+                            good_run + 1
+                        } else {
+                            0
+                        };
+                        st.paper = Some(q.advice);
+                        if let Some(jpeg) = jpeg {
+                            store_page(&handle, &papers, &jpeg, &mut st).await;
+                            good_run = 0;
+                            st.paper = None;
+                            mode.send_replace(Mode::Qr);
+                        }
+                        st.paper_waiting = papers.waiting();
+                        let _ = status.send(st.clone());
+                        continue;
+                    }
+                    Some(Seen::Codes(r)) => r,
+                };
+                if st.paper.take().is_some() {
+                    let _ = status.send(st.clone());
+                }
                 st.decoder_panics += u64::from(report.panics);
                 for code in report.codes {
                     // A code held up is seen on many frames: store it once.
@@ -173,5 +243,33 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Keep the page until the hub has it, and record the event that refers to it.
+async fn store_page(handle: &Handle, papers: &PaperStore, jpeg: &[u8], st: &mut ScanStatus) {
+    let sha = match papers.put(jpeg).await {
+        Ok(sha) => sha,
+        Err(e) => {
+            tracing::error!(error = %e, "paper image not stored");
+            return;
+        }
+    };
+    let body = Body::PaperCaptured(PaperCaptured {
+        sha256: sha,
+        bytes: jpeg.len() as u64,
+        mime: "image/jpeg".into(),
+    });
+    match handle.enqueue(body, false).await {
+        Ok(stored) => {
+            st.stored += 1;
+            let id = stored.id.simple().to_string();
+            st.last = Some(LastScan {
+                kind: "paper".into(),
+                reference: id[id.len().saturating_sub(6)..].to_uppercase(),
+                seq: stored.seq,
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "paper capture event not stored"),
     }
 }

@@ -27,6 +27,10 @@ pub struct UiState {
     pub sim_camera: crate::camera::SimCamera,
     /// Scanner status.
     pub scan_status: tokio::sync::watch::Receiver<crate::scanner::ScanStatus>,
+    /// What the camera looks for.
+    pub scan_mode: Arc<tokio::sync::watch::Sender<crate::scanner::Mode>>,
+    /// Paper images waiting for the hub.
+    pub papers: crate::upload::PaperStore,
     /// Simulator endpoints enabled.
     pub simulate: bool,
     /// Kiosk id, for the page.
@@ -109,6 +113,8 @@ async fn patient(State(s): State<UiState>) -> Json<serde_json::Value> {
         "online": st.connected && st.hub_online,
         "camera_ok": scan.camera_ok,
         "chunks": scan.chunks,
+        "paper": scan.paper,
+        "mode": *s.scan_mode.borrow(),
         "last": scan.last,
     }))
 }
@@ -144,8 +150,20 @@ async fn sim_fridge(State(s): State<UiState>, Json(r): Json<SetScenario>) -> Res
     }
 }
 
+async fn paper_start(State(s): State<UiState>) -> Json<serde_json::Value> {
+    s.scan_mode.send_replace(crate::scanner::Mode::Paper);
+    Json(serde_json::json!({ "mode": "paper" }))
+}
+
+async fn paper_stop(State(s): State<UiState>) -> Json<serde_json::Value> {
+    s.scan_mode.send_replace(crate::scanner::Mode::Qr);
+    Json(serde_json::json!({ "mode": "qr" }))
+}
+
 async fn scanner(State(s): State<UiState>) -> Json<crate::scanner::ScanStatus> {
-    Json(s.scan_status.borrow().clone())
+    let mut st = s.scan_status.borrow().clone();
+    st.paper_waiting = s.papers.waiting();
+    Json(st)
 }
 
 #[derive(serde::Deserialize)]
@@ -156,6 +174,9 @@ struct Show {
     path: Option<std::path::PathBuf>,
     #[serde(default = "default_hold")]
     hold_ms: u64,
+    /// Model a camera photo of it (indoor light, no pure white) rather than a perfect render.
+    #[serde(default)]
+    as_photo: bool,
 }
 
 fn default_hold() -> u64 {
@@ -174,6 +195,13 @@ async fn sim_show(State(s): State<UiState>, Json(r): Json<Show>) -> Response {
             .map_err(|e| format!("{}: {e}", p.display())),
         (None, None) => Err("give text or path".into()),
     };
+    let img = img.map(|i| {
+        if r.as_photo {
+            crate::camera::SimCamera::as_photo(&i)
+        } else {
+            i
+        }
+    });
     match img {
         Ok(img) => {
             s.sim_camera
@@ -359,6 +387,8 @@ pub fn router(state: UiState) -> Router {
         .route("/api/fridges", get(fridges))
         .route("/api/scanner", get(scanner))
         .route("/api/patient", get(patient))
+        .route("/api/paper/start", post(paper_start))
+        .route("/api/paper/stop", post(paper_stop))
         .route("/static/patient.js", get(patient_js))
         .route("/static/patient.css", get(patient_css))
         .route("/api/sim/show", post(sim_show))

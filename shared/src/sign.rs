@@ -25,6 +25,8 @@ pub enum Context {
     Ack,
     /// A hub → kiosk operating config document.
     Config,
+    /// A kiosk's upload of a content-addressed blob (the signed body is the hex sha256).
+    Blob,
 }
 
 impl Context {
@@ -34,6 +36,7 @@ impl Context {
             Context::Heartbeat => b"rxedge/v1/heartbeat\0",
             Context::Ack => b"rxedge/v1/ack\0",
             Context::Config => b"rxedge/v1/config\0",
+            Context::Blob => b"rxedge/v1/blob\0",
         }
     }
 }
@@ -121,6 +124,27 @@ impl Signed {
     }
 }
 
+/// Sign `body` in `ctx` and return the base64 signature (for uploads over HTTP).
+pub fn sign_detached(key: &SigningKey, ctx: Context, body: &[u8]) -> String {
+    use ed25519_dalek::Signer as _;
+    B64.encode(key.sign(&signed_bytes(ctx, body)).to_bytes())
+}
+
+/// Check a base64 signature made by [`sign_detached`].
+pub fn verify_detached(
+    key: &VerifyingKey,
+    ctx: Context,
+    body: &[u8],
+    sig: &str,
+) -> Result<(), SignError> {
+    let raw = B64
+        .decode(sig.as_bytes())
+        .map_err(|_| SignError::BadSignature)?;
+    let arr: [u8; 64] = raw.try_into().map_err(|_| SignError::BadSignature)?;
+    key.verify_strict(&signed_bytes(ctx, body), &Signature::from_bytes(&arr))
+        .map_err(|_| SignError::BadSignature)
+}
+
 fn signed_bytes(ctx: Context, body: &[u8]) -> Vec<u8> {
     let p = ctx.prefix();
     let mut v = Vec::with_capacity(p.len() + body.len());
@@ -167,6 +191,15 @@ mod tests {
 
     fn key(n: u8) -> SigningKey {
         SigningKey::from_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn detached_signatures_are_bound_to_their_context() {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let sig = sign_detached(&k, Context::Blob, b"abc");
+        assert!(verify_detached(&k.verifying_key(), Context::Blob, b"abc", &sig).is_ok());
+        assert!(verify_detached(&k.verifying_key(), Context::Event, b"abc", &sig).is_err());
+        assert!(verify_detached(&k.verifying_key(), Context::Blob, b"abd", &sig).is_err());
     }
 
     #[test]

@@ -178,3 +178,173 @@ async fn an_unplugged_camera_is_reported_and_recovers() -> Result<()> {
         .await
         .map_err(|e| anyhow!("after recovery: {e}"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan page");
+    };
+    let t = tempdir("scan-paper")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let c = reqwest::Client::new();
+    c.post(format!("{}/api/paper/start", kiosk.url()))
+        .send()
+        .await?
+        .error_for_status()?;
+    let page = fx.join("chmed/emediplan_print_example1.png");
+    show(
+        &kiosk,
+        serde_json::json!({ "path": page, "hold_ms": 4000, "as_photo": true }),
+    )
+    .await?;
+    // The gate sees a good page, the kiosk captures it by itself.
+    let probe = || async {
+        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        Ok::<_, anyhow::Error>(s)
+    };
+    let st: Value = match wait_for("paper captured", WAIT, || async {
+        let s = probe().await?;
+        Ok(Some(s).filter(|s| s["last"]["kind"] == "paper"))
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(e.context(format!(
+                "scanner: {}; kiosk log: {}",
+                probe().await?,
+                kiosk.log_tail()
+            )))
+        }
+    };
+    assert!(
+        st["last"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.len() == 6),
+        "{st}"
+    );
+    // The event names the image by its sha256, and the hub has exactly that image.
+    let sha = wait_for("paper event at the hub", WAIT, || async {
+        let rows = sqlx::query(
+            "SELECT envelope FROM events WHERE kiosk_id = 'k1' AND kind = 'paper_captured'",
+        )
+        .fetch_all(&hub.db().await?)
+        .await?;
+        let v: Option<Value> = rows
+            .first()
+            .map(|r| r.try_get::<String, _>("envelope"))
+            .transpose()?
+            .map(|e| serde_json::from_str(&e))
+            .transpose()?;
+        Ok(v.and_then(|v| v["body"]["sha256"].as_str().map(str::to_owned)))
+    })
+    .await?;
+    let jpeg = wait_for("image on the hub", WAIT, || async {
+        let r = reqwest::get(format!("{}/api/blobs/{sha}", hub.url())).await?;
+        Ok(if r.status().is_success() {
+            Some(r.bytes().await?)
+        } else {
+            None
+        })
+    })
+    .await?;
+    use sha2::Digest as _;
+    assert_eq!(format!("{:x}", sha2::Sha256::digest(&jpeg)), sha);
+    let img = image::load_from_memory(&jpeg)?;
+    assert!(
+        img.width() > 600,
+        "cropped page kept its detail: {}",
+        img.width()
+    );
+    // Once the hub has it, the kiosk forgets it.
+    wait_for("image deleted from the kiosk", WAIT, || async {
+        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        Ok((s["paper_waiting"] == 0).then_some(()))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_refuses_oversize_unsigned_and_damaged_images_with_a_message() -> Result<()> {
+    let t = tempdir("blobs")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let key = rxedge_shared::sign::decode_secret(&kiosk.key_text()?)?;
+    let c = reqwest::Client::new();
+    let put = |body: Vec<u8>, sha: String, sig: String| {
+        let c = c.clone();
+        let url = format!("{}/api/blobs/{sha}", hub.url());
+        async move {
+            let r = c
+                .put(url)
+                .header("x-rxedge-kiosk", "k1")
+                .header("x-rxedge-signature", sig)
+                .body(body)
+                .send()
+                .await?;
+            let status = r.status();
+            Ok::<_, anyhow::Error>((status, r.text().await?))
+        }
+    };
+    use sha2::Digest as _;
+    let sign = |sha: &str| {
+        rxedge_shared::sign::sign_detached(&key, rxedge_shared::sign::Context::Blob, sha.as_bytes())
+    };
+    let big = vec![0u8; 8 * 1024 * 1024 + 10];
+    let sha = format!("{:x}", sha2::Sha256::digest(&big));
+    let (st, msg) = put(big, sha.clone(), sign(&sha)).await?;
+    assert_eq!(st, reqwest::StatusCode::PAYLOAD_TOO_LARGE, "{msg}");
+    assert!(msg.contains("limit"), "{msg}");
+    let small = b"\xff\xd8 a jpeg".to_vec();
+    let sha = format!("{:x}", sha2::Sha256::digest(&small));
+    let (st, _) = put(small.clone(), sha.clone(), "AAAA".into()).await?;
+    assert_eq!(st, reqwest::StatusCode::FORBIDDEN);
+    let wrong = "0".repeat(64);
+    let (st, msg) = put(small.clone(), wrong.clone(), sign(&wrong)).await?;
+    assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{msg}");
+    let (st, _) = put(small.clone(), sha.clone(), sign(&sha)).await?;
+    assert_eq!(st, reqwest::StatusCode::CREATED);
+    let (st, _) = put(small, sha.clone(), sign(&sha)).await?;
+    assert_eq!(st, reqwest::StatusCode::OK, "a retry is harmless");
+    Ok(())
+}
+
+#[test]
+fn real_printed_pages_pass_the_paper_gate_as_photographed() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan pages");
+    };
+    use rxedge_kiosk::paper::{assess, Advice, Gate};
+    for f in [
+        "emediplan_print_example1.png",
+        "emediplan_print_example2.png",
+    ] {
+        let img = image::open(fx.join("chmed").join(f))?.to_luma8();
+        let photo = rxedge_kiosk::camera::SimCamera::as_photo(&img);
+        let q = assess(&photo, &Gate::default());
+        eprintln!("{f}: {q:?}");
+        assert_eq!(q.advice, Advice::Good, "{f}: {q:?}");
+        // The same page far away and blurred is not.
+        let small = image::imageops::resize(
+            &photo,
+            photo.width() / 3,
+            photo.height() / 3,
+            image::imageops::FilterType::Triangle,
+        );
+        let mut canvas =
+            image::GrayImage::from_pixel(photo.width(), photo.height(), image::Luma([50]));
+        image::imageops::overlay(&mut canvas, &small, 100, 100);
+        assert_eq!(assess(&canvas, &Gate::default()).advice, Advice::MoveCloser);
+        let blurred = image::imageops::blur(&photo, 4.0);
+        assert_eq!(assess(&blurred, &Gate::default()).advice, Advice::HoldStill);
+    }
+    Ok(())
+}

@@ -135,6 +135,7 @@ pub struct Watch {
     settings: Settings,
     engines: HashMap<String, Engine>,
     rules_version: Option<u64>,
+    synced: bool,
     debouncers: HashMap<String, debounce::Debouncer>,
     active: BTreeSet<String>,
     status: watch::Sender<WatchStatus>,
@@ -170,6 +171,7 @@ impl Watch {
                 settings,
                 engines: HashMap::new(),
                 rules_version: None,
+                synced: false,
                 debouncers,
                 active: BTreeSet::new(),
                 status,
@@ -185,9 +187,10 @@ impl Watch {
     fn sync_rules(&mut self) {
         let cfg = self.handle.status.borrow().config.clone();
         let version = cfg.as_ref().map(|c| c.version);
-        if version == self.rules_version && !self.engines.is_empty() {
+        if self.synced && version == self.rules_version {
             return;
         }
+        self.synced = true;
         self.rules_version = version;
         let named: HashMap<String, FridgeRules> = cfg
             .map(|c| {
