@@ -4,6 +4,7 @@
   "use strict";
   const T = {
     en: {
+      scan_paper: "Photograph a paper prescription", paper_title: "Hold the paper under the camera", kind_paper: "Your paper prescription was photographed.", adv_good: "Hold still, taking the picture…", adv_hold_still: "Hold still", adv_move_closer: "Move the paper closer", adv_less_light: "Less light, or tilt the paper a little", adv_more_light: "More light, please", adv_show_page: "Place the paper inside the frame",
       welcome: "Welcome", scan_qr: "Scan a prescription code", ask_staff: "You can always ask our staff for help.",
       scan_title: "Hold the code in front of the camera", scan_help: "Keep it inside the green frame and hold still.",
       chunks: "{have} of {total} codes read. Please show the next one.", camera_down: "The camera is out of order. Please ask our staff.",
@@ -16,6 +17,7 @@
       online: "Connected", offline: "Offline: scans are saved",
     },
     de: {
+      scan_paper: "Papierrezept fotografieren", paper_title: "Halten Sie das Papier unter die Kamera", kind_paper: "Ihr Papierrezept wurde fotografiert.", adv_good: "Stillhalten, das Foto wird gemacht…", adv_hold_still: "Bitte stillhalten", adv_move_closer: "Papier näher heranhalten", adv_less_light: "Weniger Licht, oder das Papier etwas neigen", adv_more_light: "Bitte mehr Licht", adv_show_page: "Legen Sie das Papier in den Rahmen",
       welcome: "Willkommen", scan_qr: "Rezept-Code scannen", ask_staff: "Unser Personal hilft Ihnen gerne.",
       scan_title: "Halten Sie den Code vor die Kamera", scan_help: "Im grünen Rahmen halten und stillhalten.",
       chunks: "{have} von {total} Codes gelesen. Bitte den nächsten zeigen.", camera_down: "Die Kamera ist ausser Betrieb. Bitte fragen Sie unser Personal.",
@@ -28,6 +30,7 @@
       online: "Verbunden", offline: "Offline: Scans werden gespeichert",
     },
     fr: {
+      scan_paper: "Photographier une ordonnance papier", paper_title: "Tenez le papier sous la caméra", kind_paper: "Votre ordonnance papier a été photographiée.", adv_good: "Ne bougez plus, photo en cours…", adv_hold_still: "Ne bougez pas", adv_move_closer: "Rapprochez le papier", adv_less_light: "Moins de lumière, ou inclinez un peu le papier", adv_more_light: "Plus de lumière, s'il vous plaît", adv_show_page: "Placez le papier dans le cadre",
       welcome: "Bienvenue", scan_qr: "Scanner le code d'une ordonnance", ask_staff: "Notre personnel peut toujours vous aider.",
       scan_title: "Présentez le code devant la caméra", scan_help: "Gardez-le dans le cadre vert sans bouger.",
       chunks: "{have} codes sur {total} lus. Montrez le suivant, s'il vous plaît.", camera_down: "La caméra est hors service. Veuillez vous adresser à notre personnel.",
@@ -40,6 +43,7 @@
       online: "Connecté", offline: "Hors ligne : les scans sont enregistrés",
     },
     it: {
+      scan_paper: "Fotografa una ricetta cartacea", paper_title: "Tenga il foglio sotto la fotocamera", kind_paper: "La sua ricetta cartacea è stata fotografata.", adv_good: "Stia fermo, scatto la foto…", adv_hold_still: "Stia fermo, per favore", adv_move_closer: "Avvicini il foglio", adv_less_light: "Meno luce, o inclini un poco il foglio", adv_more_light: "Più luce, per favore", adv_show_page: "Metta il foglio nel riquadro",
       welcome: "Benvenuti", scan_qr: "Scansiona il codice della ricetta", ask_staff: "Il nostro personale è sempre a disposizione.",
       scan_title: "Tenga il codice davanti alla fotocamera", scan_help: "Lo tenga nel riquadro verde, fermo.",
       chunks: "{have} codici su {total} letti. Mostri il prossimo, per favore.", camera_down: "La fotocamera è fuori servizio. Si rivolga al nostro personale.",
@@ -79,8 +83,12 @@
     });
   }
   function show(name) {
+    const prev = screen;
     screen = name;
-    ["home", "scan", "done"].forEach((s) => { $(s).hidden = s !== name; });
+    const wasPaper = prev === "paper";
+    ["home", "scan", "paper", "done"].forEach((s) => { $(s).hidden = s !== name; });
+    if (name === "paper") fetch("/api/paper/start", { method: "POST" });
+    else if (wasPaper || name === "home") fetch("/api/paper/stop", { method: "POST" });
     paint();
   }
   function paint() {
@@ -93,6 +101,8 @@
       el.hidden = state.features && state.features[el.dataset.feature] === false;
     });
     $("camera-down").hidden = state.camera_ok;
+    $("paper-camera-down").hidden = state.camera_ok;
+    $("advice").textContent = state.paper ? t("adv_" + state.paper) : t("adv_show_page");
     const c = $("chunks");
     c.hidden = !state.chunks;
     if (state.chunks) c.textContent = t("chunks", { have: state.chunks[0], total: state.chunks[1] });
@@ -118,7 +128,7 @@
         const seq = fresh.last ? fresh.last.seq : null;
         if (seq !== null && seq !== seenSeq) {
           seenSeq = seq;
-          if (screen === "scan") show("done");
+          if (screen === "scan" || screen === "paper") show("done");
         }
         paint();
       }
@@ -132,6 +142,7 @@
     show("home");
   }
   $("go-qr").addEventListener("click", () => show("scan"));
+  $("go-paper").addEventListener("click", () => show("paper"));
   document.querySelectorAll("[data-back]").forEach((b) => b.addEventListener("click", reset));
   ["pointerdown", "keydown", "touchstart"].forEach((ev) =>
     document.addEventListener(ev, () => { lastTouch = Date.now(); }, { passive: true }));

@@ -79,6 +79,15 @@ try {
     if (!(await page.locator("#done-what").textContent()).includes("prescription")) throw new Error("not a prescription");
     console.log("step: chunked set");
     await page.click("#done button[data-back]");
+    await page.click("#go-paper");
+    await page.locator("#advice", { hasText: "Place the paper inside the frame" }).waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: `${shots}/paper-1280x800.png` });
+    await ask("show-page");
+    await page.locator("#done").waitFor({ state: "visible", timeout: 30_000 });
+    if (!(await page.locator("#done-what").textContent()).includes("photographed")) throw new Error("not a paper capture");
+    await page.screenshot({ path: `${shots}/done-paper-1280x800.png` });
+    console.log("step: paper prescription photographed");
+    await page.click("#done button[data-back]");
     await page.click("#go-qr");
   }
   await ask("camera-unplug");

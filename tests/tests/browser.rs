@@ -166,6 +166,16 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                     show(chunks[i].clone()).await?;
                 }
             }
+            "show-page" => {
+                let page = fixtures_dir()
+                    .map(|d| d.join("chmed/emediplan_print_example1.png"))
+                    .ok_or_else(|| anyhow::anyhow!("no fixtures"))?;
+                c.post(format!("{kiosk_url}/api/sim/show"))
+                    .json(&serde_json::json!({ "path": page, "as_photo": true, "hold_ms": 4000 }))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
             "camera-unplug" | "camera-plug" => {
                 c.post(format!("{kiosk_url}/api/sim/camera"))
                     .json(&serde_json::json!({ "unplugged": need == "camera-unplug" }))
@@ -186,6 +196,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     ];
     if mode == "chunks" {
         expect.push("step: chunked set");
+        expect.push("step: paper prescription photographed");
     }
     for step in expect {
         assert!(
