@@ -53,6 +53,8 @@ async fn hub_stopped_while_kiosk_produces_2000_events() -> Result<()> {
     // Something flows first, so the kiosk is known to be linked.
     assert_eq!(kiosk.burst("warm", 10).await?, 10);
     wait_committed(&hub, "k1", "warm", 10, LONG).await?;
+    // Committed is not yet acked at the kiosk: let the acks land before the stop.
+    kiosk.wait_drained(LONG).await?;
     hub.stop();
     wait_for("kiosk sees the hub gone", LONG, || async {
         Ok((kiosk.status().await?["connected"] == false).then_some(()))
