@@ -4,7 +4,7 @@ pg_start_test_cluster() {
   local bin dir port="${RXEDGE_TEST_PG_PORT:-55432}"
   bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   [ -n "$bin" ] || die "PostgreSQL server binaries not found"
-  dir="${RXEDGE_TEST_PG_DIR:-/tmp/rxedge-test-pg}"
+  dir="${RXEDGE_TEST_PG_DIR:-/tmp/pgtest-rxedge}"
   local run=(env)
   if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
   if [ ! -f "$dir/PG_VERSION" ]; then
