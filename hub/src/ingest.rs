@@ -975,13 +975,13 @@ async fn store_readings(
 ) -> Result<(), sqlx::Error> {
     for r in &t.readings {
         sqlx::query(
-            "INSERT INTO fridge_readings (fridge, at_ms, kiosk_id, celsius, historical) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (fridge, at_ms) DO NOTHING",
+            "INSERT INTO fridge_readings (fridge, at_ms, kiosk_id, celsius, historical) \
+             VALUES ($1, $2, $3, CAST($4 AS DOUBLE PRECISION), $5) ON CONFLICT (fridge, at_ms) DO NOTHING",
         )
         .bind(&r.sensor)
         .bind(r.at_ms)
         .bind(kiosk.as_str())
-        .bind(r.celsius)
+        .bind(crate::store::nullable_f64(r.celsius))
         .bind(i64::from(historical))
         .execute(&mut **tx)
         .await?;

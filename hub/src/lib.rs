@@ -170,7 +170,7 @@ pub fn init_tracing(filter: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
     let mut f = filter.to_owned();
     if !f.contains("rumqttd") {
-        f.push_str(",rumqttd::server::broker=off,rumqttd::router=warn,rumqttd=warn");
+        f.push_str(",rumqttd::server::broker=off,rumqttd::router::routing=off,rumqttd::router=warn,rumqttd=warn");
     }
     let env = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(f));
     let b = tracing_subscriber::fmt()

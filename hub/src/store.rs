@@ -128,3 +128,11 @@ impl Db {
         format!("sqlite://{}?mode=rwc", state_dir.join("hub.db").display())
     }
 }
+
+/// A nullable float for binding through sqlx's `Any` driver. Sent as text and
+/// cast in SQL (`CAST($n AS DOUBLE PRECISION)`): on PostgreSQL a statement first
+/// prepared with a NULL float declares the wrong parameter type, and every later
+/// non-NULL value on that connection is then refused.
+pub fn nullable_f64(v: Option<f64>) -> Option<String> {
+    v.filter(|x| x.is_finite()).map(|x| x.to_string())
+}

@@ -196,14 +196,15 @@ pub async fn store_history(
             .collect();
         stored += sqlx::query(
             "INSERT INTO logger_days (fridge, serial, day, min_c, max_c, avg_c, minutes_out, alarms, imported_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (serial, day) DO NOTHING",
+             VALUES ($1, $2, $3, CAST($4 AS DOUBLE PRECISION), CAST($5 AS DOUBLE PRECISION), CAST($6 AS DOUBLE PRECISION), $7, $8, $9) \
+             ON CONFLICT (serial, day) DO NOTHING",
         )
         .bind(fridge)
         .bind(&report.serial)
         .bind(&d.date)
-        .bind(d.min_c)
-        .bind(d.max_c)
-        .bind(d.avg_c)
+        .bind(crate::store::nullable_f64(d.min_c))
+        .bind(crate::store::nullable_f64(d.max_c))
+        .bind(crate::store::nullable_f64(d.avg_c))
         .bind(serde_json::to_string(&d.minutes_out).unwrap_or_default())
         .bind(serde_json::to_string(&alarms).unwrap_or_default())
         .bind(now_ms)

@@ -343,12 +343,12 @@ impl ColdChain {
             } => {
                 let mut tx = self.db.pool.begin().await?;
                 let n = sqlx::query(
-                    "UPDATE alarms SET end_ms = $1, peak_c = $2, \
+                    "UPDATE alarms SET end_ms = $1, peak_c = CAST($2 AS DOUBLE PRECISION), \
                      state = CASE WHEN state = 'acknowledged' THEN 'cleared' ELSE state END \
                      WHERE id = $3 AND end_ms IS NULL",
                 )
                 .bind(end_ms)
-                .bind(peak_c)
+                .bind(crate::store::nullable_f64(peak_c))
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?

@@ -1044,7 +1044,7 @@ async fn add_lot(
         .fetch_optional(&mut *tx)
         .await?
         .and_then(|r| r.try_get("id").ok());
-    let row = sqlx::query("INSERT INTO lots (location_id, product, lot, expiry, quantity, status, hold_alarm_id, hold_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+    let row = sqlx::query("INSERT INTO lots (location_id, product, lot, expiry, quantity, status, hold_alarm_id, hold_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, CAST($8 AS BIGINT)) RETURNING id")
         .bind(&l.location)
         .bind(&l.product)
         .bind(&l.lot)
@@ -1052,7 +1052,7 @@ async fn add_lot(
         .bind(l.quantity)
         .bind(if active.is_some() { "on_hold" } else { "available" })
         .bind(active.clone())
-        .bind(active.as_ref().map(|_| now))
+        .bind(active.as_ref().map(|_| now.to_string()))
         .fetch_one(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -339,44 +339,55 @@ impl Watch {
         }
     }
 
-    /// Send what the buffer holds: first what was taken while the hub was away
-    /// (historical), then the live batch. An entry leaves the buffer only once
-    /// the outbox has stored it durably.
+    /// Send what the buffer holds, oldest first: runs taken while the hub was away
+    /// go as historical, the rest as live, but always in time order, so the hub's
+    /// engine never sees a reading after a later one. An entry leaves the buffer
+    /// only once the outbox has stored it durably.
     async fn publish(&mut self) {
         if !self.hub_reachable() {
             return;
         }
-        let mut hist: Vec<(sled::IVec, Buffered)> = Vec::new();
-        let mut live: Vec<(sled::IVec, Buffered)> = Vec::new();
-        for kv in self.buffer.iter() {
-            let Ok((k, v)) = kv else { continue };
-            match serde_json::from_slice::<Buffered>(&v) {
-                Ok(b) => {
-                    let online = match &b {
-                        Buffered::Reading { online, .. } | Buffered::Door { online, .. } => *online,
-                    };
-                    if online {
-                        live.push((k, b))
-                    } else {
-                        hist.push((k, b))
-                    }
-                }
+        let mut run: Vec<(sled::IVec, Buffered)> = Vec::new();
+        let mut run_online = None;
+        let entries: Vec<(sled::IVec, sled::IVec)> = self.buffer.iter().flatten().collect();
+        for (k, v) in entries {
+            let b = match serde_json::from_slice::<Buffered>(&v) {
+                Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "dropping undecodable buffer entry");
                     let _ = self.buffer.remove(k);
+                    continue;
+                }
+            };
+            let online = match &b {
+                Buffered::Reading { online, .. } | Buffered::Door { online, .. } => *online,
+            };
+            if run_online.is_some_and(|o| o != online) || run.len() >= 500 {
+                if !self.flush_run(&mut run, run_online).await {
+                    return;
                 }
             }
+            run_online = Some(online);
+            run.push((k, b));
         }
-        for chunk in hist.chunks(500) {
-            let n = chunk.len() as u64;
-            if !self.send(chunk, true).await {
-                return;
-            }
-            self.replayed += n;
+        let _ = self.flush_run(&mut run, run_online).await;
+    }
+
+    async fn flush_run(
+        &mut self,
+        run: &mut Vec<(sled::IVec, Buffered)>,
+        online: Option<bool>,
+    ) -> bool {
+        if run.is_empty() {
+            return true;
         }
-        if !live.is_empty() {
-            let _ = self.send(&live, false).await;
+        let historical = online == Some(false);
+        let ok = self.send(run, historical).await;
+        if ok && historical {
+            self.replayed += run.len() as u64;
         }
+        run.clear();
+        ok
     }
 
     async fn send(&mut self, items: &[(sled::IVec, Buffered)], historical: bool) -> bool {
