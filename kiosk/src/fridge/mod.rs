@@ -362,10 +362,9 @@ impl Watch {
             let online = match &b {
                 Buffered::Reading { online, .. } | Buffered::Door { online, .. } => *online,
             };
-            if run_online.is_some_and(|o| o != online) || run.len() >= 500 {
-                if !self.flush_run(&mut run, run_online).await {
-                    return;
-                }
+            let boundary = run_online.is_some_and(|o| o != online) || run.len() >= 500;
+            if boundary && !self.flush_run(&mut run, run_online).await {
+                return;
             }
             run_online = Some(online);
             run.push((k, b));
