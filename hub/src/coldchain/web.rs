@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use rxedge_shared::coldchain::{DailyStats, FridgeRules, DEFAULT_DELTA_H_J_PER_MOL};
 use serde::Deserialize;
 use sqlx::Row as _;
@@ -868,7 +868,6 @@ async fn import_upload(State(s): State<AppState>, mut mp: Multipart) -> Result<M
                 @for a in &report.alarms { @for e in &a.episodes { li { "ours: alarm " (a.id) " at " (e.alarm_at) } } }
                 @for d in report.device_alarms.iter().filter(|d| !d.carried_over) { li { "logger: alarm " (d.id) " at " (d.alarm_at.clone().unwrap_or_default()) } }
             }
-            pre { (PreEscaped(String::new())) }
         },
     ))
 }
