@@ -171,7 +171,4 @@ async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;

@@ -127,10 +127,7 @@ pub struct Ingest {
     coldchain: Option<mpsc::Sender<crate::coldchain::service::Msg>>,
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 /// Ordering stream of a topic: MQTT orders messages only within one topic.
 fn stream_of(leaf: Leaf) -> usize {

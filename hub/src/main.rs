@@ -86,10 +86,7 @@ enum ColdchainCmd {
     },
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -185,10 +185,7 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 /// The page frame every screen shares.
 pub fn layout(title: &str, body: Markup) -> Markup {

@@ -251,8 +251,7 @@ fn build_fridges(
     cfg: &Config,
     sim: &fridge::sim::SimControl,
 ) -> Result<(Vec<fridge::FridgeHw>, Box<dyn fridge::Buzzer>), KioskError> {
-    use rxedge_shared::clock::Clock as _;
-    let now = rxedge_shared::clock::SystemClock.now_ms();
+    let now = rxedge_shared::clock::system_now_ms();
     if cfg.simulator.enabled {
         let list = cfg
             .simulator

@@ -161,7 +161,6 @@ async fn print_outbox(cfg: &Config) -> anyhow::Result<()> {
                 rxedge_kiosk::store::OutboxStore::open(&cfg.paths.state_dir.join("outbox"), 1)
                     .context("kiosk not running and its outbox cannot be opened")?;
             let (recs, c) = store.load()?;
-            use rxedge_shared::clock::Clock as _;
             let o = rxedge_shared::outbox::Outbox::restore(
                 cfg.outbox.limits(),
                 recs.into_iter().map(|r| r.meta),
@@ -170,7 +169,7 @@ async fn print_outbox(cfg: &Config) -> anyhow::Result<()> {
                 c.dropped,
             );
             (
-                o.report(rxedge_shared::clock::SystemClock.now_ms()),
+                o.report(rxedge_shared::clock::system_now_ms()),
                 "outbox files (kiosk not running)",
             )
         }

@@ -63,10 +63,7 @@ pub struct LastScan {
     pub seq: u64,
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 /// Run until shutdown.
 pub async fn run(

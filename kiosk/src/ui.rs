@@ -137,8 +137,7 @@ async fn sim_fridge(State(s): State<UiState>, Json(r): Json<SetScenario>) -> Res
     if !s.simulate {
         return (StatusCode::NOT_FOUND, "simulator not enabled").into_response();
     }
-    use rxedge_shared::clock::Clock as _;
-    let now = rxedge_shared::clock::SystemClock.now_ms();
+    let now = rxedge_shared::clock::system_now_ms();
     if s.sim_fridges.set(&r.fridge, r.scenario, now) {
         Json(serde_json::json!({ "fridge": r.fridge, "scenario": r.scenario })).into_response()
     } else {

@@ -22,6 +22,11 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock's time, for the I/O edges that stamp what they receive.
+pub fn system_now_ms() -> i64 {
+    SystemClock.now_ms()
+}
+
 /// A clock that only moves when told to, for tests and simulations.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);

@@ -74,10 +74,7 @@ pub struct ColdChain {
     views: Views,
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 impl ColdChain {
     /// A worker over `db`.

@@ -16,10 +16,7 @@ use sqlx::Row as _;
 
 const DAY_MS: i64 = 86_400_000;
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 fn fmt(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -121,10 +121,7 @@ pub struct Settings {
     pub buffer_max: usize,
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 /// The fridge watch.
 pub struct Watch {

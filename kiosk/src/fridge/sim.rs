@@ -162,10 +162,7 @@ impl SimControl {
     }
 }
 
-fn now_ms() -> i64 {
-    use rxedge_shared::clock::Clock as _;
-    rxedge_shared::clock::SystemClock.now_ms()
-}
+use rxedge_shared::clock::system_now_ms as now_ms;
 
 /// A simulated probe.
 pub struct SimProbe {
