@@ -3,33 +3,13 @@
 // the processes; this script asks it for actions on stdout ("need: ...").
 //
 // usage: node first_screen.mjs HUB_URL KIOSK_URL KIOSK_ID
-import { chromium } from "playwright-core";
-import { createInterface } from "node:readline";
+import { ask, pageErrors, run } from "./lib.mjs";
 
 const [hubUrl, kioskUrl, kioskId] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const lines = createInterface({ input: process.stdin });
-const replies = [];
-lines.on("line", (l) => replies.push(l));
 
-async function ask(what) {
-  console.log(`need: ${what}`);
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    const r = replies.shift();
-    if (r === `done: ${what}`) return;
-    if (r !== undefined) throw new Error(`unexpected reply ${r}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`no reply to ${what}`);
-}
-
-const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
-let failed = false;
-try {
+await run(async (browser) => {
   const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = pageErrors(page);
   await page.goto(hubUrl, { waitUntil: "domcontentloaded" });
   const row = page.locator(`tr[data-kiosk="${kioskId}"]`);
   await row.locator("td.status", { hasText: "online" }).waitFor({ timeout: 15_000 });
@@ -59,13 +39,5 @@ try {
   await ask("kill-kiosk");
   await row.locator("td.status", { hasText: "offline" }).waitFor({ timeout: 20_000 });
   console.log("step: kiosk shown offline after its Last Will");
-  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-  console.log("ok");
-} catch (e) {
-  failed = true;
-  console.error(String(e && e.stack ? e.stack : e));
-} finally {
-  await browser.close();
-  lines.close();
-}
-process.exit(failed ? 1 : 0);
+  errors.check();
+});

@@ -4,35 +4,16 @@
 // Screenshots of every screen go to SHOTS_DIR.
 //
 // usage: node patient.mjs KIOSK_URL SHOTS_DIR [chunks]
-import { chromium } from "playwright-core";
-import { createInterface } from "node:readline";
+import { ask, pageErrors, run } from "./lib.mjs";
 import { mkdirSync } from "node:fs";
 
 const [kioskUrl, shots, chunks] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const lines = createInterface({ input: process.stdin });
-const replies = [];
-lines.on("line", (l) => replies.push(l));
-async function ask(what) {
-  console.log(`need: ${what}`);
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    const r = replies.shift();
-    if (r === `done: ${what}`) return;
-    if (r !== undefined) throw new Error(`unexpected reply ${r}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  throw new Error(`no reply to ${what}`);
-}
 
-const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
-let failed = false;
-try {
+await run(async (browser) => {
   for (const [w, h] of [[800, 480], [1280, 800]]) {
     const page = await browser.newPage({ viewport: { width: w, height: h } });
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
+    const errors = pageErrors(page);
     const shot = (name) => page.screenshot({ path: `${shots}/${name}-${w}x${h}.png` });
     await page.goto(`${kioskUrl}/?idle=4`);
     await page.locator("#store").filter({ hasText: /\S/ }).waitFor();
@@ -62,7 +43,7 @@ try {
     await page.locator("#home").waitFor({ state: "visible", timeout: 15_000 });
     await page.locator("#welcome", { hasText: "Welcome" }).waitFor();
     console.log(`step: scan flow at ${w}x${h}`);
-    if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+    errors.check();
     await page.close();
   }
 
@@ -104,12 +85,4 @@ try {
   const body = await page.locator("body").textContent();
   if (/error|\b[45]\d\d\b/i.test(body)) throw new Error(`an error code reached the patient: ${body}`);
   console.log("step: offline and camera trouble in plain words");
-  console.log("ok");
-} catch (e) {
-  failed = true;
-  console.error(String(e && e.stack ? e.stack : e));
-} finally {
-  await browser.close();
-  lines.close();
-}
-process.exit(failed ? 1 : 0);
+});

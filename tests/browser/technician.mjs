@@ -3,16 +3,13 @@
 // fridge's log with the imported history.
 //
 // usage: node technician.mjs HUB_URL [LOGGER_FILE]
-import { chromium } from "playwright-core";
+import { pageErrors, run } from "./lib.mjs";
 
 const [hubUrl, loggerFile] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
-let failed = false;
-try {
+
+await run(async (browser) => {
   const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = pageErrors(page);
 
   await page.goto(`${hubUrl}/coldchain`);
   await page.locator('article[data-fridge="fridge-1"].alarm').waitFor({ timeout: 20_000 });
@@ -65,12 +62,5 @@ try {
     if (rows !== Number(m[1])) throw new Error(`log shows ${rows} history rows, expected ${m[1]}`);
     console.log("step: imported history on the fridge log");
   }
-  if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-  console.log("ok");
-} catch (e) {
-  failed = true;
-  console.error(String(e && e.stack ? e.stack : e));
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+  errors.check();
+});
