@@ -230,18 +230,10 @@ impl Hub {
 
     /// Run a hub CLI command with this hub's config.
     pub fn cli(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(bin("rxedge-hub")?)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "rxedge-hub {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        let config = self.config.to_string_lossy();
+        let mut all = vec!["--config", &config];
+        all.extend_from_slice(args);
+        hub_cli(&all)
     }
 
     /// Base HTTP URL.

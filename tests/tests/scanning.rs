@@ -19,20 +19,34 @@ async fn show(kiosk: &Kiosk, body: Value) -> Result<()> {
     Ok(())
 }
 
-/// Committed scans at the hub: (payload kind, text).
-async fn scans(hub: &Hub) -> Result<Vec<(String, String)>> {
-    let rows = sqlx::query("SELECT envelope FROM events WHERE kiosk_id = 'k1' AND kind = 'qr_scanned' ORDER BY commit_id")
-        .fetch_all(&hub.db().await?)
-        .await?;
+/// Bodies of k1's committed events of `kind`, in commit order.
+async fn bodies(hub: &Hub, kind: &str) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT envelope FROM events WHERE kiosk_id = 'k1' AND kind = $1 ORDER BY commit_id",
+    )
+    .bind(kind)
+    .fetch_all(&hub.db().await?)
+    .await?;
     rows.iter()
         .map(|r| {
-            let v: Value = serde_json::from_str(&r.try_get::<String, _>("envelope")?)?;
-            Ok((
-                v["body"]["payload_kind"].as_str().unwrap_or("").to_owned(),
-                v["body"]["text"].as_str().unwrap_or("").to_owned(),
-            ))
+            let mut v: Value = serde_json::from_str(&r.try_get::<String, _>("envelope")?)?;
+            Ok(v["body"].take())
         })
         .collect()
+}
+
+/// Committed scans at the hub: (payload kind, text).
+async fn scans(hub: &Hub) -> Result<Vec<(String, String)>> {
+    Ok(bodies(hub, "qr_scanned")
+        .await?
+        .iter()
+        .map(|b| {
+            (
+                b["payload_kind"].as_str().unwrap_or("").to_owned(),
+                b["text"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect())
 }
 
 async fn wait_scan(hub: &Hub, kind: &str, text: &str) -> Result<()> {
@@ -125,18 +139,18 @@ async fn an_unplugged_camera_is_reported_and_recovers() -> Result<()> {
         }
     };
     let statuses = || async {
-        let rows = sqlx::query("SELECT envelope FROM events WHERE kiosk_id = 'k1' AND kind = 'device_status' ORDER BY commit_id")
-            .fetch_all(&hub.db().await?)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let v: Value = serde_json::from_str(&r.try_get::<String, _>("envelope")?)?;
-                Ok((
-                    v["body"]["component"].as_str().unwrap_or("").to_owned(),
-                    v["body"]["ok"].as_bool(),
-                ))
-            })
-            .collect::<Result<Vec<_>>>()
+        Ok::<_, anyhow::Error>(
+            bodies(&hub, "device_status")
+                .await?
+                .iter()
+                .map(|b| {
+                    (
+                        b["component"].as_str().unwrap_or("").to_owned(),
+                        b["ok"].as_bool(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
     };
     plug(true).await?;
     let s: Value = wait_for("out of order on the kiosk", WAIT, || async {
@@ -229,18 +243,9 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     );
     // The event names the image by its sha256, and the hub has exactly that image.
     let sha = wait_for("paper event at the hub", WAIT, || async {
-        let rows = sqlx::query(
-            "SELECT envelope FROM events WHERE kiosk_id = 'k1' AND kind = 'paper_captured'",
-        )
-        .fetch_all(&hub.db().await?)
-        .await?;
-        let v: Option<Value> = rows
-            .first()
-            .map(|r| r.try_get::<String, _>("envelope"))
-            .transpose()?
-            .map(|e| serde_json::from_str(&e))
-            .transpose()?;
-        Ok(v.and_then(|v| v["body"]["sha256"].as_str().map(str::to_owned)))
+        let b = bodies(&hub, "paper_captured").await?;
+        Ok(b.first()
+            .and_then(|b| b["sha256"].as_str().map(str::to_owned)))
     })
     .await?;
     let jpeg = wait_for("image on the hub", WAIT, || async {
