@@ -30,6 +30,8 @@ pub struct Config {
     pub kiosk_defaults: KioskDefaults,
     /// Cold-chain alarm handling.
     pub coldchain: Coldchain,
+    /// Stock rules.
+    pub inventory: Inventory,
     /// Logging.
     pub log: Log,
 }
@@ -135,6 +137,21 @@ pub struct Coldchain {
     pub reorder_secs: u32,
 }
 
+/// Stock rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Inventory {
+    /// FEFO only reserves lots still good this many days from today, so a
+    /// course of therapy ends before the pack expires.
+    pub min_shelf_life_days: u32,
+    /// The dashboard lists lots expiring within this many days.
+    pub expiring_within_days: u32,
+    /// Days of stock left are computed from the dispensing of this many past days.
+    pub rate_window_days: u32,
+    /// Kiosks keep the last availability answers this long for offline use, hours.
+    pub kiosk_cache_hours: u32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -219,6 +236,16 @@ impl Default for Coldchain {
         }
     }
 }
+impl Default for Inventory {
+    fn default() -> Self {
+        Self {
+            min_shelf_life_days: 30,
+            expiring_within_days: 90,
+            rate_window_days: 30,
+            kiosk_cache_hours: 24,
+        }
+    }
+}
 impl Default for Log {
     fn default() -> Self {
         Self {
@@ -266,6 +293,11 @@ impl Config {
         if !self.broker.url.is_empty() {
             parse_mqtt_url(&self.broker.url)
                 .map_err(|e| ConfigError::Invalid(format!("broker.url: {e}")))?;
+        }
+        if self.inventory.rate_window_days == 0 {
+            return Err(ConfigError::Invalid(
+                "inventory.rate_window_days: must be at least 1".into(),
+            ));
         }
         if self.ingest.batch_max == 0 {
             return Err(ConfigError::Invalid(

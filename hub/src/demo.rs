@@ -138,31 +138,41 @@ async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
         .await
         .and_then(|r| r.error_for_status())
         .map_err(err)?;
-    for (loc, product, lot, expiry, qty) in [
-        (
-            "fridge-1",
-            "Insulin glargine 100 U/ml pen",
-            "L2391A",
-            "2027-03-31",
-            20,
-        ),
-        (
-            "fridge-1",
-            "Influenza vaccine 2026/27",
-            "FLU2611",
-            "2027-06-30",
-            40,
-        ),
-        (
-            "fridge-2",
-            "Adalimumab 40 mg syringe",
-            "ADA7781",
-            "2027-01-31",
-            6,
-        ),
-    ] {
-        c.post(format!("{hub}/api/inventory/lots"))
-            .json(&serde_json::json!({ "location": loc, "product": product, "lot": lot, "expiry": expiry, "quantity": qty }))
+    // The demo catalog (scripts/gen-demo-catalog.py) and stock received by GTIN,
+    // with expiries relative to today so the dashboard has something to say.
+    c.post(format!("{hub}/api/catalog/import"))
+        .body(include_str!("../data/demo-catalog.csv"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(err)?;
+    let day = |d: u64| {
+        chrono::Utc::now()
+            .date_naive()
+            .checked_add_days(chrono::Days::new(d))
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
+    let stock = [
+        ("fridge-1", "09520000000011", "L2391A", day(400), 20),
+        ("fridge-1", "09520000000028", "LAN0142", day(45), 6),
+        ("fridge-1", "09520000000318", "FLU2611", day(200), 40),
+        ("fridge-2", "09520000000172", "ADA7781", day(300), 6),
+        ("fridge-2", "09520000000189", "HUM5520", day(75), 2),
+    ];
+    let mut shelf = Vec::new();
+    for (i, gtin) in ["09520000002992", "09520000003005"].into_iter().enumerate() {
+        shelf.push((
+            "shelf",
+            gtin,
+            if i == 0 { "LT2210" } else { "LM0931" },
+            day(20 + 300 * i as u64),
+            12,
+        ));
+    }
+    for (loc, gtin, lot, expiry, qty) in stock.into_iter().chain(shelf) {
+        c.post(format!("{hub}/api/inventory/receive"))
+            .json(&serde_json::json!({ "location": loc, "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "by": "Demo setup" }))
             .send()
             .await
             .and_then(|r| r.error_for_status())

@@ -841,6 +841,7 @@ pub async fn connection(
     store: StoreId,
     key: Arc<SigningKey>,
     tx: mpsc::Sender<Inbound>,
+    questions: mpsc::Sender<crate::inventory::availability::Question>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -863,6 +864,18 @@ pub async fn connection(
                 });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                if topics::parse(&p.topic).is_some_and(|t| t.leaf == Leaf::Query) {
+                    // Questions are answered on their own task and never wait
+                    // behind event commits; when that task is swamped they are dropped.
+                    let q = crate::inventory::availability::Question {
+                        topic: p.topic,
+                        payload: p.payload.to_vec(),
+                    };
+                    if questions.try_send(q).is_err() {
+                        tracing::warn!("availability questions backlog full; one dropped");
+                    }
+                    continue;
+                }
                 if tx
                     .send(Inbound {
                         topic: p.topic,
@@ -918,6 +931,9 @@ async fn on_connect(
             .subscribe(topics::all_kiosks(store, leaf), QoS::AtLeastOnce)
             .await?;
     }
+    client
+        .subscribe(topics::all_kiosks(store, Leaf::Query), QoS::AtMostOnce)
+        .await?;
     for cfg in devices::all_configs(db).await? {
         publish_config(client, store, key, &cfg).await?;
     }

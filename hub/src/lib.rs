@@ -5,11 +5,13 @@
 
 pub mod blobs;
 pub mod broker;
+pub mod catalog;
 pub mod coldchain;
 pub mod config;
 pub mod demo;
 pub mod devices;
 pub mod ingest;
+pub mod inventory;
 pub mod metrics;
 pub mod store;
 pub mod web;
@@ -128,6 +130,14 @@ pub async fn run(
     .with_device_changes(devices_changed.clone())
     .with_coldchain(cc_tx.clone());
     let worker = tokio::spawn(worker.run(rx));
+    let (q_tx, q_rx) = mpsc::channel(256);
+    let answers = tokio::spawn(inventory::availability::serve(
+        q_rx,
+        db.clone(),
+        client.clone(),
+        store_id.clone(),
+        key.clone(),
+    ));
     let conn = tokio::spawn(ingest::connection(
         eventloop,
         client.clone(),
@@ -135,10 +145,23 @@ pub async fn run(
         store_id.clone(),
         key.clone(),
         tx,
+        q_tx,
         metrics.clone(),
-        stop_rx,
+        stop_rx.clone(),
     ));
 
+    inventory::ensure_fridge_locations(
+        &db,
+        &cfg.kiosk_defaults.fridges,
+        rxedge_shared::clock::system_now_ms(),
+    )
+    .await
+    .map_err(|e| HubError::Store(e.into()))?;
+    let sweeper = tokio::spawn(inventory::expiry_sweeper(
+        db.clone(),
+        feed.clone(),
+        stop_rx.clone(),
+    ));
     let max_image = cfg.ingest.max_image_bytes;
     let state = web::AppState(Arc::new(web::Inner {
         db,
@@ -161,6 +184,8 @@ pub async fn run(
     let _ = conn.await;
     let _ = worker.await;
     let _ = cc_task.await;
+    let _ = sweeper.await;
+    let _ = answers.await;
     served.map_err(HubError::Http)
 }
 

@@ -36,6 +36,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ColdchainCmd,
     },
+    /// Catalog: CSV import.
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
     /// Run the hub with its embedded broker and a simulated kiosk, for a first look.
     Demo {
         /// Where the demo keeps its state.
@@ -86,6 +91,16 @@ enum ColdchainCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Validate a catalog CSV (format: docs/inventory.md) and import it: every
+    /// row or none. Problems are printed with their line numbers.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
 use rxedge_shared::clock::system_now_ms as now_ms;
 
 fn main() -> anyhow::Result<()> {
@@ -118,6 +133,23 @@ fn main() -> anyhow::Result<()> {
                         rxedge_hub::coldchain::import::store_history(&db, &f, &report, now_ms())
                             .await?;
                     eprintln!("{n} new daily record(s) stored as the history of {f}");
+                }
+            }
+            Cmd::Catalog {
+                cmd: CatalogCmd::Import { file },
+            } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let db = rxedge_hub::open_db(&cfg).await?;
+                match rxedge_hub::catalog::import_csv(&db, &text, now_ms()).await {
+                    Ok(r) => println!("{} product(s) added, {} updated", r.added, r.updated),
+                    Err(rxedge_hub::catalog::CatalogError::Invalid(errs)) => {
+                        for e in &errs {
+                            eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+                        }
+                        anyhow::bail!("nothing imported: {} problem(s)", errs.len());
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             Cmd::Demo {

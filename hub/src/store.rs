@@ -54,6 +54,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "coldchain",
         include_str!("../migrations/sqlite/0002_coldchain.sql"),
     ),
+    (
+        3,
+        "inventory",
+        include_str!("../migrations/sqlite/0003_inventory.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -65,6 +70,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "coldchain",
         include_str!("../migrations/postgres/0002_coldchain.sql"),
+    ),
+    (
+        3,
+        "inventory",
+        include_str!("../migrations/postgres/0003_inventory.sql"),
     ),
 ];
 
@@ -121,6 +131,26 @@ impl Db {
             .await?;
         migrator(backend).run(&pool).await?;
         Ok(Self { pool, backend })
+    }
+
+    /// Begin a transaction that writes. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
+    /// writes later fails with SQLITE_BUSY when another writer got in between,
+    /// and the busy timeout does not help. PostgreSQL callers lock rows with
+    /// `FOR UPDATE` instead (see [`Db::for_update`]).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// The row-locking suffix for a SELECT inside [`Db::begin_write`].
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// The default SQLite URL inside a state directory.

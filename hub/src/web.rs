@@ -60,6 +60,8 @@ pub enum FeedItem {
         /// Alarm id.
         id: String,
     },
+    /// Stock moved, or a lot's status changed.
+    Stock,
 }
 
 impl FeedItem {
@@ -200,7 +202,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/inventory/holds" { "Stock on hold" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
@@ -286,6 +288,7 @@ async fn stream(
             FeedItem::Kiosk { .. } => "kiosk",
             FeedItem::Coldchain { .. } => "coldchain",
             FeedItem::Alarm { .. } => "alarm",
+            FeedItem::Stock => "stock",
         };
         let data = serde_json::to_string(&item).ok()?;
         Some(Ok(SseEvent::default().event(name).data(data)))
@@ -508,5 +511,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .merge(crate::coldchain::web::router())
+        .merge(crate::catalog::web::router())
+        .merge(crate::inventory::web::router())
         .merge(crate::blobs::router(max_image_bytes))
 }

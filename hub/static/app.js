@@ -52,3 +52,100 @@
   });
   Object.keys(names).forEach(function (n) { es.addEventListener(n, refreshRegions); });
 })();
+
+// Forms marked data-api post JSON to the API and show its plain message
+// beside the form, so a refused stock movement reads as a sentence, not a page.
+(function () {
+  "use strict";
+  function collect(form) {
+    const out = {};
+    const counts = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.type === "file" || el.disabled) return;
+      const m = /^count-(\d+)$/.exec(el.name);
+      if (m) {
+        if (el.value !== "") counts.push({ lot_id: Number(m[1]), counted: Number(el.value) });
+        return;
+      }
+      out[el.name] = el.type === "number" ? Number(el.value) : el.value;
+    });
+    if (form.dataset.shape === "stocktake") out.counts = counts;
+    return out;
+  }
+  function fill(template, data) {
+    return template.replace(/\{([\w.]+)\}/g, function (_, path) {
+      const v = path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, data);
+      return encodeURIComponent(v == null ? "" : String(v));
+    });
+  }
+  function say(form, text, ok) {
+    const out = form.querySelector("output");
+    if (!out) return;
+    out.textContent = text;
+    out.className = ok ? "ok" : "error";
+  }
+  function answer(r) {
+    return r.json().catch(function () { return {}; }).then(function (body) {
+      if (!r.ok) throw new Error(body.error || ("The hub answered " + r.status + "."));
+      return body;
+    });
+  }
+  document.querySelectorAll("form[data-api]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      say(form, "…", true);
+      fetch(form.dataset.api, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(collect(form)),
+      })
+        .then(answer)
+        .then(function (body) {
+          if (form.dataset.next) { window.location.href = fill(form.dataset.next, body); return; }
+          say(form, "Done.", true);
+          form.reset();
+        })
+        .catch(function (e) { say(form, e.message, false); });
+    });
+  });
+  // Receiving: a scanned, typed or photographed GS1 code fills the receipt form.
+  const scan = document.querySelector("form[data-gs1]");
+  const target = document.getElementById("receive");
+  if (!scan || !target) return;
+  const result = document.getElementById("gs1-result");
+  function apply(g) {
+    const set = function (name, v) { const el = target.elements[name]; if (el && v) el.value = v; };
+    set("gtin", g.gtin); set("lot", g.batch); set("expiry", g.expiry);
+    result.className = g.known ? "ok" : "error";
+    result.textContent = g.known
+      ? g.product.name + " " + g.product.strength + " — check the quantity and location."
+      : "GTIN " + g.gtin + " is not in the catalog; add it to the catalog first.";
+    if (g.known && g.product.storage === "fridge") {
+      const loc = target.elements.location;
+      Array.prototype.forEach.call(loc.options, function (o) { if (/\(fridge\)/.test(o.text) && loc.value.indexOf("fridge") < 0) loc.value = o.value; });
+    }
+    const q = target.elements.quantity; if (q) q.focus();
+  }
+  function fail(e) { result.className = "error"; result.textContent = e.message; }
+  scan.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    fetch(scan.dataset.gs1, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text: scan.elements.text.value }),
+    }).then(answer).then(apply).catch(fail);
+  });
+  const photo = scan.querySelector("input[type=file]");
+  if (photo) {
+    photo.addEventListener("change", function () {
+      if (!photo.files.length) return;
+      const fd = new FormData();
+      fd.append("photo", photo.files[0]);
+      result.textContent = "Reading the photo…";
+      fetch(photo.dataset.upload, { method: "POST", credentials: "same-origin", body: fd })
+        .then(answer).then(apply).catch(fail);
+    });
+  }
+})();

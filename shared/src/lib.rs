@@ -9,6 +9,7 @@ pub mod clock;
 pub mod coldchain;
 pub mod config;
 pub mod ids;
+pub mod inventory;
 pub mod outbox;
 pub mod payload;
 pub mod protocol;

@@ -297,6 +297,55 @@ impl Default for PatientFeatures {
     }
 }
 
+/// Kiosk → hub: "is this in stock, and what does it cost?" Sent signed
+/// ([`crate::sign::Context::Query`]) at QoS 0; there is no point queueing a
+/// question whose asker has walked away, so offline kiosks answer from cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityQuery {
+    /// Correlates the answer.
+    pub id: Uuid,
+    /// A GTIN or a product / ingredient name.
+    pub q: String,
+    /// Kiosk clock when asked (ms).
+    pub sent_ms: i64,
+}
+
+/// One product in an availability answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityItem {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Trade name.
+    pub name: String,
+    /// Strength.
+    pub strength: String,
+    /// Dosage form.
+    pub form: String,
+    /// Units per pack.
+    pub pack_size: i64,
+    /// Pack price in minor units.
+    pub price_minor: i64,
+    /// Packs that can be handed out today (available, in date, not reserved).
+    pub in_stock: i64,
+    /// Needs a fridge (collect promptly).
+    pub fridge: bool,
+    /// Generic equivalents in stock: (GTIN, name, packs).
+    pub generics: Vec<(String, String, i64)>,
+}
+
+/// Hub → kiosk answer, signed ([`crate::sign::Context::Answer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityAnswer {
+    /// The query's id.
+    pub id: Uuid,
+    /// The query text, so the kiosk can cache by it.
+    pub q: String,
+    /// When the hub computed it (ms).
+    pub as_of_ms: i64,
+    /// Matches, best first.
+    pub items: Vec<AvailabilityItem>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

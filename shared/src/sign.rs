@@ -27,6 +27,10 @@ pub enum Context {
     Config,
     /// A kiosk's upload of a content-addressed blob (the signed body is the hex sha256).
     Blob,
+    /// A kiosk's availability question.
+    Query,
+    /// The hub's availability answer.
+    Answer,
 }
 
 impl Context {
@@ -37,6 +41,8 @@ impl Context {
             Context::Ack => b"rxedge/v1/ack\0",
             Context::Config => b"rxedge/v1/config\0",
             Context::Blob => b"rxedge/v1/blob\0",
+            Context::Query => b"rxedge/v1/query\0",
+            Context::Answer => b"rxedge/v1/answer\0",
         }
     }
 }

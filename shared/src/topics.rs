@@ -7,6 +7,8 @@
 //! | `rxedge/v1/{store}/{kiosk}/state` | kiosk → all (Last Will) | 1 | yes |
 //! | `rxedge/v1/{store}/{kiosk}/ack` | hub → kiosk | 1 | no |
 //! | `rxedge/v1/{store}/{kiosk}/cmd/config` | hub → kiosk | 1 | yes |
+//! | `rxedge/v1/{store}/{kiosk}/query` | kiosk → hub (availability) | 0 | no |
+//! | `rxedge/v1/{store}/{kiosk}/answer` | hub → kiosk | 0 | no |
 //! | `rxedge/v1/{store}/hub/state` | hub → all (Last Will) | 1 | yes |
 
 use crate::{KioskId, StoreId};
@@ -31,6 +33,10 @@ pub enum Leaf {
     Ack,
     /// Retained, signed operating config from the hub.
     Config,
+    /// Availability questions from a kiosk.
+    Query,
+    /// Availability answers from the hub.
+    Answer,
 }
 
 impl Leaf {
@@ -41,6 +47,8 @@ impl Leaf {
             Leaf::State => "state",
             Leaf::Ack => "ack",
             Leaf::Config => "cmd/config",
+            Leaf::Query => "query",
+            Leaf::Answer => "answer",
         }
     }
 }
@@ -90,6 +98,8 @@ pub fn parse(topic: &str) -> Option<Parsed> {
         "state" => Leaf::State,
         "ack" => Leaf::Ack,
         "cmd/config" => Leaf::Config,
+        "query" => Leaf::Query,
+        "answer" => Leaf::Answer,
         _ => return None,
     };
     Some(Parsed { store, kiosk, leaf })
@@ -109,6 +119,8 @@ mod tests {
             Leaf::State,
             Leaf::Ack,
             Leaf::Config,
+            Leaf::Query,
+            Leaf::Answer,
         ] {
             let t = kiosk(&s, &k, leaf);
             assert_eq!(

@@ -309,7 +309,7 @@ impl ColdChain {
                 .await?;
                 if c.key.kind.is_excursion() {
                     let held = sqlx::query(
-                        "UPDATE lots SET status = 'on_hold', hold_alarm_id = $1, hold_ms = $2 \
+                        "UPDATE lots SET status = 'on_hold', hold_reason = 'cold_chain_excursion', hold_alarm_id = $1, hold_ms = $2 \
                          WHERE location_id = $3 AND status = 'available'",
                     )
                     .bind(&id)
@@ -331,6 +331,9 @@ impl ColdChain {
                     }
                 }
                 tx.commit().await?;
+                if c.key.kind.is_excursion() {
+                    let _ = self.feed.send(FeedItem::Stock);
+                }
                 tracing::warn!(alarm = %id, kind = c.key.kind.as_str(), "cold-chain alarm raised");
             }
             Transition::Cleared {

@@ -52,9 +52,6 @@ pub fn router() -> Router<AppState> {
         .route("/coldchain/import", get(import_page).post(import_upload))
         .route("/api/coldchain/alarms", get(alarms_json))
         .route("/inventory/holds", get(holds_page))
-        .route("/inventory/lots/{id}/decision", post(decide))
-        .route("/api/inventory/lots", get(lots_json).post(add_lot))
-        .route("/api/inventory/lots/{id}/dispense", post(dispense))
 }
 
 async fn readings(
@@ -869,25 +866,18 @@ async fn import_upload(State(s): State<AppState>, mut mp: Multipart) -> Result<M
     ))
 }
 
-async fn lots(s: &AppState, status: Option<&str>) -> Result<Vec<sqlx::any::AnyRow>, AppError> {
-    let q = match status {
-        Some(_) => "SELECT * FROM lots WHERE status = $1 ORDER BY location_id, expiry",
-        None => "SELECT * FROM lots ORDER BY location_id, expiry",
-    };
-    let mut q = sqlx::query(q);
-    if let Some(st) = status {
-        q = q.bind(st.to_owned());
-    }
-    Ok(q.fetch_all(&s.0.db.pool).await?)
-}
-
 async fn holds_page(State(s): State<AppState>) -> Result<Markup, AppError> {
-    let rows = lots(&s, Some("on_hold")).await?;
+    let rows = crate::inventory::lots(&s.0.db, Some("on_hold")).await?;
     let mut items = Vec::new();
     for r in &rows {
-        let lot_id: i64 = r.try_get("id")?;
-        let alarm: Option<String> = r.try_get("hold_alarm_id")?;
-        let mut facts = html! { "–" };
+        let lot_id = r.id;
+        let alarm = r.hold_alarm_id.clone();
+        let reason = r
+            .hold_reason
+            .as_deref()
+            .and_then(rxedge_shared::inventory::HoldReason::parse)
+            .map_or("reason not recorded", |h| h.label());
+        let mut facts = html! { (reason) @if let Some(n) = &r.hold_note { ": " (n) } };
         if let Some(a) = &alarm {
             if let Some(ar) =
                 sqlx::query("SELECT fridge, start_ms, end_ms, peak_c FROM alarms WHERE id = $1")
@@ -919,8 +909,8 @@ async fn holds_page(State(s): State<AppState>) -> Result<Markup, AppError> {
         }
         items.push(html! {
             tr data-lot=(lot_id) {
-                td { (r.try_get::<String, _>("product")?) } td { (r.try_get::<String, _>("lot")?) } td { (r.try_get::<String, _>("expiry")?) }
-                td { (r.try_get::<i64, _>("quantity")?) } td { (r.try_get::<String, _>("location_id")?) } td.excursion { (facts) }
+                td { (r.product) } td { (r.lot) } td { (r.expiry) }
+                td { (r.quantity) } td { (r.location) } td.excursion { (facts) }
                 td {
                     form method="post" action=(format!("/inventory/lots/{lot_id}/decision")) {
                         input name="by" required placeholder="Pharmacist";
@@ -936,186 +926,11 @@ async fn holds_page(State(s): State<AppState>) -> Result<Markup, AppError> {
         "Stock on hold",
         html! {
             h1 { "Stock on hold" }
-            p { "Lots in a fridge with an excursion alarm are held automatically. They cannot be dispensed or reserved until a pharmacist releases them." }
+            p { "Lots in a fridge with an excursion alarm are held automatically; damaged stock and stock under investigation is held from its lot page. Held lots cannot be dispensed or reserved until a pharmacist releases them. Discarding writes the remaining packs off." }
             table #holds {
-                thead { tr { th { "Product" } th { "Lot" } th { "Expiry" } th { "Qty" } th { "Location" } th { "Excursion" } th { "Decision" } } }
+                thead { tr { th { "Product" } th { "Lot" } th { "Expiry" } th { "Qty" } th { "Location" } th { "Why held" } th { "Decision" } } }
                 tbody { @if items.is_empty() { tr { td colspan="7" { "Nothing is on hold." } } } @for i in items { (i) } }
             }
         },
     ))
-}
-
-#[derive(Deserialize)]
-struct Decision {
-    by: String,
-    note: String,
-    decision: String,
-}
-
-async fn decide(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    Form(d): Form<Decision>,
-) -> Result<Response, AppError> {
-    let (by, note) = (d.by.trim(), d.note.trim());
-    if by.is_empty() || note.is_empty() {
-        return Err(AppError::BadRequest(
-            "A decision needs the pharmacist's name and a reason.".into(),
-        ));
-    }
-    let status = match d.decision.as_str() {
-        "release" => "available",
-        "discard" => "discarded",
-        other => return Err(AppError::BadRequest(format!("unknown decision {other:?}"))),
-    };
-    let now = now_ms();
-    let mut tx = s.0.db.pool.begin().await?;
-    let r = sqlx::query(
-        "SELECT hold_alarm_id, product, lot FROM lots WHERE id = $1 AND status = 'on_hold'",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| AppError::BadRequest("This lot is not on hold.".into()))?;
-    sqlx::query("UPDATE lots SET status = $1, decided_by = $2, decision_note = $3, decided_ms = $4 WHERE id = $5")
-        .bind(status)
-        .bind(by)
-        .bind(note)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if let Some(a) = r.try_get::<Option<String>, _>("hold_alarm_id")? {
-        let what = format!(
-            "lot {} of {}: {}: {note}",
-            r.try_get::<String, _>("lot")?,
-            r.try_get::<String, _>("product")?,
-            d.decision
-        );
-        log(
-            &mut tx,
-            &a,
-            now,
-            &format!("stock_{}", d.decision),
-            by,
-            &what,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(Redirect::to("/inventory/holds").into_response())
-}
-
-#[derive(Deserialize)]
-struct NewLot {
-    location: String,
-    product: String,
-    lot: String,
-    expiry: String,
-    quantity: i64,
-}
-
-async fn add_lot(
-    State(s): State<AppState>,
-    Json(l): Json<NewLot>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    if l.quantity <= 0 || l.product.trim().is_empty() || l.lot.trim().is_empty() {
-        return Err(AppError::BadRequest(
-            "product, lot and a positive quantity are required".into(),
-        ));
-    }
-    chrono::NaiveDate::parse_from_str(&l.expiry, "%Y-%m-%d")
-        .map_err(|_| AppError::BadRequest("expiry: use YYYY-MM-DD".into()))?;
-    let now = now_ms();
-    let mut tx = s.0.db.pool.begin().await?;
-    sqlx::query("INSERT INTO stock_locations (id, name, kind, created_ms) VALUES ($1, $2, 'fridge', $3) ON CONFLICT (id) DO NOTHING")
-        .bind(&l.location)
-        .bind(&l.location)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    // Stock put into a fridge that is in alarm right now is held at once.
-    let active: Option<String> = sqlx::query("SELECT id FROM alarms WHERE fridge = $1 AND end_ms IS NULL AND kind IN ('high_single','high_cumulative','low_single','low_cumulative') LIMIT 1")
-        .bind(&l.location)
-        .fetch_optional(&mut *tx)
-        .await?
-        .and_then(|r| r.try_get("id").ok());
-    let row = sqlx::query("INSERT INTO lots (location_id, product, lot, expiry, quantity, status, hold_alarm_id, hold_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, CAST($8 AS BIGINT)) RETURNING id")
-        .bind(&l.location)
-        .bind(&l.product)
-        .bind(&l.lot)
-        .bind(&l.expiry)
-        .bind(l.quantity)
-        .bind(if active.is_some() { "on_hold" } else { "available" })
-        .bind(active.clone())
-        .bind(active.as_ref().map(|_| now.to_string()))
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Json(
-        serde_json::json!({ "id": row.try_get::<i64, _>("id")?, "status": if active.is_some() { "on_hold" } else { "available" } }),
-    ))
-}
-
-#[derive(Deserialize)]
-struct Dispense {
-    quantity: i64,
-    by: String,
-}
-
-/// Take stock from a lot. The one guarded step the later inventory and order
-/// work builds on: a lot on hold (or discarded) never leaves the shelf.
-async fn dispense(
-    State(s): State<AppState>,
-    Path(id): Path<i64>,
-    Json(d): Json<Dispense>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    if d.quantity <= 0 || d.by.trim().is_empty() {
-        return Err(AppError::BadRequest(
-            "a positive quantity and who dispenses are required".into(),
-        ));
-    }
-    // One conditional UPDATE: a hold landing between a check and the write cannot slip through.
-    let n = sqlx::query("UPDATE lots SET quantity = quantity - $1 WHERE id = $2 AND status = 'available' AND quantity >= $3")
-        .bind(d.quantity)
-        .bind(id)
-        .bind(d.quantity)
-        .execute(&s.0.db.pool)
-        .await?
-        .rows_affected();
-    if n == 0 {
-        let r = sqlx::query("SELECT status, quantity FROM lots WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&s.0.db.pool)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("no lot {id}")))?;
-        let status: String = r.try_get("status")?;
-        return Err(AppError::Conflict(match status.as_str() {
-            "on_hold" => "This lot is on hold after a temperature excursion. A pharmacist must release it first.".into(),
-            "discarded" => "This lot was discarded.".into(),
-            _ => format!("Only {} left in this lot.", r.try_get::<i64, _>("quantity")?),
-        }));
-    }
-    tracing::info!(lot = id, quantity = d.quantity, by = %d.by.trim(), "dispensed");
-    Ok(Json(
-        serde_json::json!({ "id": id, "dispensed": d.quantity }),
-    ))
-}
-
-async fn lots_json(State(s): State<AppState>) -> Result<Json<Vec<serde_json::Value>>, AppError> {
-    let rows = lots(&s, None).await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(serde_json::json!({
-            "id": r.try_get::<i64, _>("id")?,
-            "location": r.try_get::<String, _>("location_id")?,
-            "product": r.try_get::<String, _>("product")?,
-            "lot": r.try_get::<String, _>("lot")?,
-            "status": r.try_get::<String, _>("status")?,
-            "quantity": r.try_get::<i64, _>("quantity")?,
-            "hold_alarm_id": r.try_get::<Option<String>, _>("hold_alarm_id")?,
-            "decided_by": r.try_get::<Option<String>, _>("decided_by")?,
-        }));
-    }
-    Ok(Json(out))
 }
