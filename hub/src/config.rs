@@ -148,8 +148,6 @@ pub struct Inventory {
     pub expiring_within_days: u32,
     /// Days of stock left are computed from the dispensing of this many past days.
     pub rate_window_days: u32,
-    /// Kiosks keep the last availability answers this long for offline use, hours.
-    pub kiosk_cache_hours: u32,
 }
 
 /// Logging.
@@ -242,7 +240,6 @@ impl Default for Inventory {
             min_shelf_life_days: 30,
             expiring_within_days: 90,
             rate_window_days: 30,
-            kiosk_cache_hours: 24,
         }
     }
 }

@@ -162,6 +162,13 @@ pub async fn run(
         feed.clone(),
         stop_rx.clone(),
     ));
+    // Live streams (SSE) must end when the hub stops, or graceful shutdown
+    // would wait for every open browser tab forever.
+    let (closing_tx, closing) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
     let max_image = cfg.ingest.max_image_bytes;
     let state = web::AppState(Arc::new(web::Inner {
         db,
@@ -174,6 +181,7 @@ pub async fn run(
         devices_changed,
         coldchain: cc_tx,
         fridges: views,
+        closing,
     }));
     let app = web::router(max_image).with_state(state);
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");

@@ -132,6 +132,8 @@ pub struct Inner {
     pub coldchain: tokio::sync::mpsc::Sender<crate::coldchain::service::Msg>,
     /// What the cold-chain worker knows about each fridge.
     pub fridges: crate::coldchain::service::Views,
+    /// Turns true when the hub is stopping (ends live streams).
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The one web error type: internal errors are logged and shown as a plain message.
@@ -281,7 +283,11 @@ async fn stream(
     State(s): State<AppState>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
     let rx = BroadcastStream::new(s.0.feed.subscribe());
-    let st = rx.filter_map(|item| {
+    let mut closing = s.0.closing.clone();
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    let st = futures::StreamExt::take_until(rx, closed).filter_map(|item| {
         let item = item.ok()?;
         let name = match &item {
             FeedItem::Event { .. } => "event",

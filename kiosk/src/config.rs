@@ -49,6 +49,9 @@ pub struct Hub {
     pub keep_alive_secs: u64,
     /// Longest wait between reconnect attempts, in ms.
     pub reconnect_max_ms: u64,
+    /// While the hub is away, "is it in stock" is answered from answers
+    /// at most this old (hours), marked as such.
+    pub availability_cache_hours: u32,
 }
 
 /// The local screen and API (loopback only).
@@ -149,6 +152,7 @@ impl Default for Hub {
             broker_url: String::new(),
             keep_alive_secs: 10,
             reconnect_max_ms: 2000,
+            availability_cache_hours: 24,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Rooms: [`driver`] (outbox actor), [`store`] (sled), [`link`] (MQTT),
 //! [`ui`] (local HTTP), [`sim`] (simulated hardware). `main.rs` is wiring only.
 
+pub mod availability;
 pub mod camera;
 pub mod config;
 pub mod driver;
@@ -161,11 +162,18 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(kiosk = %id.kiosk, store = %id.store, broker = %broker, "kiosk starting");
 
+    let asker = availability::Asker::new(
+        client.clone(),
+        id.clone(),
+        store.tree("availability")?,
+        Duration::from_secs(u64::from(cfg.hub.availability_cache_hours) * 3600),
+    );
     let link_task = tokio::spawn(link::run(
         eventloop,
         client,
         id.clone(),
         link_tx,
+        asker.clone(),
         Duration::from_millis(cfg.hub.reconnect_max_ms),
         stop_rx.clone(),
     ));
@@ -228,6 +236,7 @@ pub async fn run(
         papers,
         simulate: cfg.simulator.enabled,
         kiosk: Arc::from(id.kiosk.as_str()),
+        asker,
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

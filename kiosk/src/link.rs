@@ -41,9 +41,11 @@ pub async fn run(
     client: AsyncClient,
     id: Identity,
     tx: mpsc::Sender<LinkEvent>,
+    asker: crate::availability::Asker,
     reconnect_max: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let answer = asker.answer_topic();
     let ack = topics::kiosk(&id.store, &id.kiosk, Leaf::Ack);
     let cfg = topics::kiosk(&id.store, &id.kiosk, Leaf::Config);
     let hub = topics::hub_state(&id.store);
@@ -63,6 +65,10 @@ pub async fn run(
                         tracing::error!(error = %e, topic = %t, "subscribe not queued");
                     }
                 }
+                if let Err(e) = client.try_subscribe(answer.as_str(), QoS::AtMostOnce) {
+                    tracing::error!(error = %e, topic = %answer, "subscribe not queued");
+                }
+                asker.set_connected(true);
                 let online = serde_json::to_vec(&Presence {
                     online: true,
                     at_ms: 0,
@@ -75,6 +81,10 @@ pub async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                if p.topic == answer {
+                    asker.on_answer(&p.payload);
+                    continue;
+                }
                 let payload = p.payload.to_vec();
                 let ev = if p.topic == ack {
                     LinkEvent::Ack(payload)
@@ -94,6 +104,7 @@ pub async fn run(
                 // rumqttc re-queues unacked publishes for the next session; the outbox
                 // resends them itself in order, so drop rumqttc's copies.
                 el.pending.clear();
+                asker.set_connected(false);
                 tracing::warn!(error = %e, "broker unreachable; events wait in the outbox");
                 if tx.send(LinkEvent::Disconnected).await.is_err() {
                     break;

@@ -35,6 +35,8 @@ pub struct UiState {
     pub simulate: bool,
     /// Kiosk id, for the page.
     pub kiosk: Arc<str>,
+    /// Availability questions to the hub.
+    pub asker: crate::availability::Asker,
 }
 
 fn error(e: EnqueueError) -> Response {
@@ -375,6 +377,20 @@ async fn burst(State(s): State<UiState>, Json(b): Json<Burst>) -> Response {
         .into_response()
 }
 
+#[derive(serde::Deserialize)]
+struct AvailQ {
+    q: String,
+}
+
+/// Is it in stock, and what does it cost? Live from the hub, or the last
+/// known answer marked `cached` while the hub is away.
+async fn availability(
+    State(s): State<UiState>,
+    axum::extract::Query(q): axum::extract::Query<AvailQ>,
+) -> Json<crate::availability::Availability> {
+    Json(s.asker.ask(&q.q, std::time::Duration::from_secs(3)).await)
+}
+
 /// The local router.
 pub fn router(state: UiState) -> Router {
     Router::new()
@@ -386,6 +402,7 @@ pub fn router(state: UiState) -> Router {
         .route("/api/fridges", get(fridges))
         .route("/api/scanner", get(scanner))
         .route("/api/patient", get(patient))
+        .route("/api/availability", get(availability))
         .route("/api/paper/start", post(paper_start))
         .route("/api/paper/stop", post(paper_stop))
         .route("/static/patient.js", get(patient_js))

@@ -614,12 +614,9 @@ mod tests {
             let mut ledger: Vec<Delta> = Vec::new();
             for (kind, qty, reason) in moves {
                 let reason = if reason { "counted" } else { "" };
-                match apply(b, kind, qty, reason) {
-                    Ok(next) => {
-                        ledger.push(delta(kind, qty).unwrap());
-                        b = next;
-                    }
-                    Err(_) => {}
+                if let Ok(next) = apply(b, kind, qty, reason) {
+                    ledger.push(delta(kind, qty).unwrap());
+                    b = next;
                 }
                 prop_assert!(b.on_hand >= 0);
                 prop_assert!(b.reserved >= 0 && b.reserved <= b.on_hand);

@@ -1,0 +1,248 @@
+//! Inventory through the running hub: catalog import over HTTP, receiving by
+//! a scanned or photographed GS1 code, live stock events, holds refused at
+//! dispensing, a recall trace as CSV, and a kiosk asking "is it in stock" over
+//! MQTT, then answering from its cache while the hub is away.
+
+use anyhow::{anyhow, Result};
+use rxedge_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+09520000002992,Lamotrigine 100 mg tablets,lamotrigine,100 mg,tablet,56,N03AX09,no,room,35.36,reduced,09520000003005,3,500
+09520000003005,Lamictal 100 mg,lamotrigine,100 mg,tablet,56,N03AX09,no,room,44.20,reduced,09520000002992,30,500
+";
+
+async fn post(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
+    let r = reqwest::Client::new().post(url).json(&body).send().await?;
+    let status = r.status();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
+    let tmp = tempdir("inventory-hub")?;
+    let mut hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let c = reqwest::Client::new();
+    let base = hub.url();
+
+    // A bad catalog file imports nothing and names its lines.
+    let bad = format!("{CATALOG}09520000000042,Oops,x,1 mg,tablet,0,,no,room,1.00,reduced,,0,\n");
+    let r = c
+        .post(format!("{base}/api/catalog/import"))
+        .body(bad)
+        .send()
+        .await?;
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await?;
+    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["line"] == 4 && p["message"].as_str().unwrap_or("").contains("pack_size")),
+        "{v}"
+    );
+    let none: Value = c
+        .get(format!("{base}/api/catalog?q=lamo"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        none["items"].as_array().map(Vec::len),
+        Some(0),
+        "nothing half-imported"
+    );
+    let ok: Value = c
+        .post(format!("{base}/api/catalog/import"))
+        .body(CATALOG)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(ok["added"], 2);
+
+    // The live feed says when stock moves.
+    let mut sse = c.get(format!("{base}/events/stream")).send().await?;
+
+    // Receiving: a typed Digital Link fills GTIN, batch and expiry (GS1 day 00 → end of month).
+    let (st, g) = post(
+        format!("{base}/api/inventory/gs1"),
+        json!({ "text": "https://id.gs1.org/01/09520000002992/10/LT-9?17=271200" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{g}");
+    assert_eq!(
+        (
+            g["gtin"].as_str(),
+            g["batch"].as_str(),
+            g["expiry"].as_str()
+        ),
+        (Some("09520000002992"), Some("LT-9"), Some("2027-12-31"))
+    );
+    assert_eq!(g["product"]["name"], "Lamotrigine 100 mg tablets");
+    let (st, lot) = post(
+        format!("{base}/api/inventory/receive"),
+        json!({ "gtin": g["gtin"], "lot": g["batch"], "expiry": g["expiry"], "quantity": 10, "location": "shelf", "by": "Tom Technician" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{lot}");
+    let lot_id = lot["id"].as_i64().ok_or_else(|| anyhow!("no id {lot}"))?;
+    let got_stock_event = tokio::time::timeout(WAIT, async {
+        let mut seen = String::new();
+        while let Some(chunk) = sse.chunk().await? {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: stock") {
+                return Ok::<bool, anyhow::Error>(true);
+            }
+        }
+        Ok(false)
+    })
+    .await??;
+    assert!(got_stock_event, "no stock event on the live feed");
+
+    // A photo of the pack's code works the same (element string in a QR).
+    let img = rxedge_kiosk::camera::SimCamera::render_qr("(01)09520000003005(17)280131(10)LM-2")
+        .map_err(|e| anyhow!(e))?;
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    let form = reqwest::multipart::Form::new().part(
+        "photo",
+        reqwest::multipart::Part::bytes(png).file_name("pack.png"),
+    );
+    let g2: Value = c
+        .post(format!("{base}/api/inventory/gs1/image"))
+        .multipart(form)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(
+        (g2["gtin"].as_str(), g2["batch"].as_str()),
+        (Some("09520000003005"), Some("LM-2")),
+        "{g2}"
+    );
+    let (st, lm) = post(
+        format!("{base}/api/inventory/receive"),
+        json!({ "gtin": g2["gtin"], "lot": g2["batch"], "expiry": g2["expiry"], "quantity": 4, "location": "shelf", "by": "Tom Technician" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{lm}");
+
+    // Dashboard: Lamictal (4 free) is below its reorder point of 30.
+    let dash: Value = c
+        .get(format!("{base}/api/inventory/dashboard"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(
+        dash["below_reorder"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["gtin"] == "09520000003005")),
+        "{dash}"
+    );
+
+    // Damage hold: dispensing is refused with a plain message.
+    let (st, _) = post(
+        format!("{base}/api/inventory/lots/{lot_id}/hold"),
+        json!({ "reason": "damage", "note": "wet carton", "by": "Pia" }),
+    )
+    .await?;
+    assert!(st.is_success());
+    let (st, refused) = post(
+        format!("{base}/api/inventory/lots/{lot_id}/dispense"),
+        json!({ "quantity": 1, "by": "Pia" }),
+    )
+    .await?;
+    assert_eq!(st, reqwest::StatusCode::CONFLICT);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("on hold (damage)"),
+        "{refused}"
+    );
+    let (st, _) = post(
+        format!("{base}/api/inventory/lots/{lot_id}/decision"),
+        json!({ "decision": "release", "note": "inner packs dry", "by": "Pia" }),
+    )
+    .await?;
+    assert!(st.is_success());
+    let (st, d) = post(
+        format!("{base}/api/inventory/lots/{lot_id}/dispense"),
+        json!({ "quantity": 2, "by": "Pia", "order_ref": "ORD-77", "patient": "Anna Muster" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{d}");
+
+    // A kiosk asks over MQTT: live answer with price and stock.
+    let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
+    let ask = |q: &str| {
+        let url = format!("{}/api/availability?q={q}", kiosk.url());
+        async move {
+            Ok::<Value, anyhow::Error>(reqwest::get(url).await?.error_for_status()?.json().await?)
+        }
+    };
+    let live = wait_for("a live availability answer", WAIT, || async {
+        let v = ask("lamotrigine").await?;
+        Ok((v["cached"] == false && v["answer"].is_object()).then_some(v))
+    })
+    .await?;
+    let items = live["answer"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let generic = items
+        .iter()
+        .find(|i| i["gtin"] == "09520000002992")
+        .ok_or_else(|| anyhow!("{live}"))?;
+    assert_eq!(generic["in_stock"], 8, "{live}");
+    assert_eq!(generic["price_minor"], 3536);
+
+    // Recall: the trace names the order and the patient; CSV for the authority.
+    let (st, rec) = post(
+        format!("{base}/api/inventory/recall"),
+        json!({ "gtin": "09520000002992", "batch": "LT-9", "reason": "Swissmedic recall 2026-0042", "by": "Pia" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{rec}");
+    assert_eq!(rec["trace"][0]["order_ref"], "ORD-77");
+    let csv = c
+        .get(format!(
+            "{base}/inventory/trace.csv?gtin=09520000002992&batch=LT-9"
+        ))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("ORD-77") && l.contains("Anna Muster")),
+        "{csv}"
+    );
+
+    // With the hub gone the kiosk answers from its cache, and says so.
+    hub.stop();
+    let cached = wait_for("a cached availability answer", WAIT, || async {
+        let v = ask("lamotrigine").await?;
+        Ok((v["cached"] == true).then_some(v))
+    })
+    .await?;
+    assert_eq!(
+        cached["answer"]["items"], live["answer"]["items"],
+        "{cached}"
+    );
+    let unknown = ask("never-asked-before").await?;
+    assert!(
+        unknown["answer"].is_null() && unknown["cached"] == true,
+        "{unknown}"
+    );
+    Ok(())
+}
