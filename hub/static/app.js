@@ -34,6 +34,9 @@
         });
     }, 500);
   }
+  // A form on this page that changed something asks for a refresh itself, so
+  // it never depends on the live stream having connected in time.
+  document.addEventListener("rxedge:changed", refreshRegions);
   const es = new EventSource("/events/stream");
   if (feed) {
     es.addEventListener("event", function (m) {
@@ -105,6 +108,7 @@
           if (form.dataset.next) { window.location.href = fill(form.dataset.next, body); return; }
           say(form, "Done.", true);
           form.reset();
+          document.dispatchEvent(new Event("rxedge:changed"));
         })
         .catch(function (e) { say(form, e.message, false); });
     });

@@ -217,3 +217,50 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<()> {
+    let t = tempdir("browser-stock")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    reqwest::Client::new()
+        .post(format!("{}/api/catalog/import", hub.url()))
+        .body(include_str!("../../hub/data/demo-catalog.csv"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let Some(b) = BrowserScript::start("stock.mjs", &[&hub_url, &shots_arg])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let transcript = b.finish(Duration::from_secs(90)).await?;
+    for step in [
+        "step: received by scanning, lot and ledger shown",
+        "step: refusal explained, adjustment booked and shown live",
+        "step: batch recalled, trace page shown",
+    ] {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+    // The screens booked real movements: receipt, then the adjustment.
+    let lots: serde_json::Value = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+        .await?
+        .json()
+        .await?;
+    let lot = lots
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["lot"] == "GLA-77"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (lot["quantity"].as_i64(), lot["status"].as_str()),
+        (Some(11), Some("recalled")),
+        "{lot}"
+    );
+    Ok(())
+}

@@ -940,6 +940,10 @@ async fn release_all_on(
 pub struct RecallReport {
     /// Recall id.
     pub id: i64,
+    /// GTIN-14 recalled.
+    pub gtin: String,
+    /// Batch recalled.
+    pub batch: String,
     /// Lot rows marked recalled.
     pub lots: i64,
     /// Orders whose reservations were given back and need another lot.
@@ -1005,6 +1009,8 @@ pub async fn recall(
     orders.dedup();
     Ok(RecallReport {
         id: row.try_get(0)?,
+        gtin,
+        batch: batch.to_owned(),
         lots: n as i64,
         orders_released: orders,
     })
@@ -1236,7 +1242,7 @@ pub struct Position {
 pub struct Dashboard {
     /// Available lots expiring within the window, soonest first.
     pub expiring: Vec<Expiring>,
-    /// Products whose free stock is below their reorder point.
+    /// Stocked products (ever received) whose free stock is below their reorder point.
     pub below_reorder: Vec<Position>,
     /// Lots on hold awaiting a decision.
     pub held: Vec<Lot>,
@@ -1278,6 +1284,13 @@ pub async fn dashboard(
     .bind(since)
     .fetch_all(&db.pool)
     .await?;
+    let stocked: std::collections::HashSet<String> =
+        sqlx::query("SELECT DISTINCT gtin FROM lots WHERE gtin IS NOT NULL")
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get(0).ok())
+            .collect();
     let mut below_reorder = Vec::new();
     let mut days_left = Vec::new();
     for r in &rows {
@@ -1291,7 +1304,9 @@ pub async fn dashboard(
             dispensed,
             days_left: rules::days_of_stock(free, dispensed, window_days),
         };
-        if p.free < p.reorder_point {
+        // Only products the pharmacy stocks: the catalog is a master list, and
+        // a product never received is not "running low".
+        if p.free < p.reorder_point && stocked.contains(&p.gtin) {
             below_reorder.push(p.clone());
         }
         if p.free > 0 || p.dispensed > 0 {
