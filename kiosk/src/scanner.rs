@@ -61,6 +61,9 @@ pub struct LastScan {
     pub reference: String,
     /// Event sequence.
     pub seq: u64,
+    /// For a medicine pack (GS1), its GTIN: the screen asks the hub whether
+    /// it is in stock and what it costs.
+    pub gtin: Option<String>,
 }
 
 use rxedge_shared::clock::system_now_ms as now_ms;
@@ -195,6 +198,10 @@ pub async fn run(
                         continue;
                     }
                     let parsed = payload::parse(&code.text);
+                    let gtin = match &parsed {
+                        Payload::Gs1(g) => g.gtin.clone(),
+                        _ => None,
+                    };
                     let (text, kind) = match parsed {
                         Payload::Chmed23aChunk(c) => match assembler.add(c) {
                             Ok(chmed::Progress::Partial { have, total }) => {
@@ -231,6 +238,7 @@ pub async fn run(
                                 kind,
                                 reference: id[id.len().saturating_sub(6)..].to_uppercase(),
                                 seq: stored.seq,
+                                gtin,
                             });
                             tracing::info!(seq = stored.seq, at = now_ms(), "code stored");
                         }
@@ -265,6 +273,7 @@ async fn store_page(handle: &Handle, papers: &PaperStore, jpeg: &[u8], st: &mut 
                 kind: "paper".into(),
                 reference: id[id.len().saturating_sub(6)..].to_uppercase(),
                 seq: stored.seq,
+                gtin: None,
             });
         }
         Err(e) => tracing::error!(error = %e, "paper capture event not stored"),

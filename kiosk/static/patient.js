@@ -4,6 +4,7 @@
   "use strict";
   const T = {
     en: {
+      stock_yes: "In stock: {name}, {price}.", stock_no: "{name} is not in stock today; the pharmacy can order it for you.", stock_generic: "A generic equivalent is in stock: {name}.", stock_cached: "(Last known, {age} ago; the pharmacy system is not reachable right now.)",
       scan_paper: "Photograph a paper prescription", paper_title: "Hold the paper under the camera", kind_paper: "Your paper prescription was photographed.", adv_good: "Hold still, taking the picture…", adv_hold_still: "Hold still", adv_move_closer: "Move the paper closer", adv_less_light: "Less light, or tilt the paper a little", adv_more_light: "More light, please", adv_show_page: "Place the paper inside the frame",
       welcome: "Welcome", scan_qr: "Scan a prescription code", ask_staff: "You can always ask our staff for help.",
       scan_title: "Hold the code in front of the camera", scan_help: "Keep it inside the green frame and hold still.",
@@ -17,6 +18,7 @@
       online: "Connected", offline: "Offline: scans are saved",
     },
     de: {
+      stock_yes: "An Lager: {name}, {price}.", stock_no: "{name} ist heute nicht an Lager; die Apotheke kann es für Sie bestellen.", stock_generic: "Ein gleichwertiges Generikum ist an Lager: {name}.", stock_cached: "(Letzter bekannter Stand vor {age}; das Apothekensystem ist gerade nicht erreichbar.)",
       scan_paper: "Papierrezept fotografieren", paper_title: "Halten Sie das Papier unter die Kamera", kind_paper: "Ihr Papierrezept wurde fotografiert.", adv_good: "Stillhalten, das Foto wird gemacht…", adv_hold_still: "Bitte stillhalten", adv_move_closer: "Papier näher heranhalten", adv_less_light: "Weniger Licht, oder das Papier etwas neigen", adv_more_light: "Bitte mehr Licht", adv_show_page: "Legen Sie das Papier in den Rahmen",
       welcome: "Willkommen", scan_qr: "Rezept-Code scannen", ask_staff: "Unser Personal hilft Ihnen gerne.",
       scan_title: "Halten Sie den Code vor die Kamera", scan_help: "Im grünen Rahmen halten und stillhalten.",
@@ -30,6 +32,7 @@
       online: "Verbunden", offline: "Offline: Scans werden gespeichert",
     },
     fr: {
+      stock_yes: "En stock : {name}, {price}.", stock_no: "{name} n'est pas en stock aujourd'hui ; la pharmacie peut le commander pour vous.", stock_generic: "Un générique équivalent est en stock : {name}.", stock_cached: "(Dernier état connu il y a {age} ; le système de la pharmacie est momentanément injoignable.)",
       scan_paper: "Photographier une ordonnance papier", paper_title: "Tenez le papier sous la caméra", kind_paper: "Votre ordonnance papier a été photographiée.", adv_good: "Ne bougez plus, photo en cours…", adv_hold_still: "Ne bougez pas", adv_move_closer: "Rapprochez le papier", adv_less_light: "Moins de lumière, ou inclinez un peu le papier", adv_more_light: "Plus de lumière, s'il vous plaît", adv_show_page: "Placez le papier dans le cadre",
       welcome: "Bienvenue", scan_qr: "Scanner le code d'une ordonnance", ask_staff: "Notre personnel peut toujours vous aider.",
       scan_title: "Présentez le code devant la caméra", scan_help: "Gardez-le dans le cadre vert sans bouger.",
@@ -43,6 +46,7 @@
       online: "Connecté", offline: "Hors ligne : les scans sont enregistrés",
     },
     it: {
+      stock_yes: "Disponibile: {name}, {price}.", stock_no: "{name} oggi non è disponibile; la farmacia può ordinarlo per lei.", stock_generic: "È disponibile un generico equivalente: {name}.", stock_cached: "(Ultimo stato noto {age} fa; il sistema della farmacia al momento non è raggiungibile.)",
       scan_paper: "Fotografa una ricetta cartacea", paper_title: "Tenga il foglio sotto la fotocamera", kind_paper: "La sua ricetta cartacea è stata fotografata.", adv_good: "Stia fermo, scatto la foto…", adv_hold_still: "Stia fermo, per favore", adv_move_closer: "Avvicini il foglio", adv_less_light: "Meno luce, o inclini un poco il foglio", adv_more_light: "Più luce, per favore", adv_show_page: "Metta il foglio nel riquadro",
       welcome: "Benvenuti", scan_qr: "Scansiona il codice della ricetta", ask_staff: "Il nostro personale è sempre a disposizione.",
       scan_title: "Tenga il codice davanti alla fotocamera", scan_help: "Lo tenga nel riquadro verde, fermo.",
@@ -110,7 +114,41 @@
       $("done-what").textContent = t("kind_" + state.last.kind);
       $("reference").textContent = state.last.reference;
       $("done-offline").hidden = state.online;
+      askStock(state.last);
     }
+    paintStock();
+  }
+  // A scanned medicine pack: is it in stock, and what does it cost? Asked
+  // once per scan; the kiosk answers from its cache while the hub is away.
+  let stockFor = null;
+  let stock = null;
+  function askStock(last) {
+    if (stockFor === last.seq) return;
+    stockFor = last.seq;
+    stock = null;
+    if (!last.gtin) return;
+    fetch("/api/availability?q=" + encodeURIComponent(last.gtin), { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((a) => { if (stockFor === last.seq) { stock = a; paintStock(); } })
+      .catch(() => {});
+  }
+  function money(minor) {
+    return new Intl.NumberFormat(lang + "-CH", { style: "currency", currency: "CHF" }).format(minor / 100);
+  }
+  function paintStock() {
+    const el = $("stock");
+    const item = stock && stock.answer && stock.answer.items && stock.answer.items[0];
+    if (screen !== "done" || !item) { el.hidden = true; return; }
+    let text = item.in_stock > 0
+      ? t("stock_yes", { name: item.name, price: money(item.price_minor) })
+      : t("stock_no", { name: item.name });
+    if (item.in_stock <= 0 && item.generics && item.generics.length) text += " " + t("stock_generic", { name: item.generics[0][1] });
+    if (stock.cached) {
+      const mins = Math.max(1, Math.round(stock.age_secs / 60));
+      text += " " + t("stock_cached", { age: mins >= 60 ? Math.round(mins / 60) + " h" : mins + " min" });
+    }
+    el.textContent = text;
+    el.hidden = false;
   }
   async function poll() {
     try {

@@ -38,6 +38,9 @@ await run(async (browser) => {
     if (!/^[0-9A-F]{6}$/.test(ref)) throw new Error(`reference ${JSON.stringify(ref)}`);
     if (!(await page.locator("#done-what").textContent()).includes("Packung")) throw new Error("confirmation not in German");
     if (await page.locator("#done-offline").isVisible()) throw new Error("says offline while connected");
+    // The pack is in the hub's stock: the screen says so, with the price, in German.
+    await page.locator("#stock", { hasText: "An Lager: Dafalgan 500 mg" }).waitFor({ timeout: 10_000 });
+    if (!/CHF\s?3[.,]90/.test(await page.locator("#stock").textContent())) throw new Error("no price on the stock line");
     await shot("done");
     // Left alone, the kiosk returns to the start in the first language.
     await page.locator("#home").waitFor({ state: "visible", timeout: 15_000 });
@@ -81,8 +84,12 @@ await run(async (browser) => {
   await ask("show-code");
   await page.locator("#done").waitFor({ state: "visible", timeout: 20_000 });
   await page.locator("#done-offline").waitFor({ state: "visible" });
+  // With the hub away, the stock line is the last known answer, marked as such.
+  await page.locator("#stock", { hasText: "Last known" }).waitFor({ timeout: 10_000 });
   await page.screenshot({ path: `${shots}/done-offline-1280x800.png` });
   const body = await page.locator("body").textContent();
-  if (/error|\b[45]\d\d\b/i.test(body)) throw new Error(`an error code reached the patient: ${body}`);
+  // A dose such as "500 mg" in a product name is not an HTTP status.
+  if (/error|\b[45]\d\d\b(?!\s?(mg|mcg|µg|ml|g|IU)\b)/i.test(body)) throw new Error(`an error code reached the patient: ${body}`);
   console.log("step: offline and camera trouble in plain words");
+  console.log("step: stock and price for a scanned pack, cached when offline");
 });

@@ -106,6 +106,20 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     let t = tempdir("browser-patient")?;
     let mut hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    // The pack the simulated camera shows is in the hub's catalog and stock.
+    let c = reqwest::Client::new();
+    c.post(format!("{}/api/catalog/import", hub.url()))
+        .body("gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+               09506000134352,Dafalgan 500 mg,acetaminophen,500 mg,tablet,20,N02BE01,no,room,3.90,reduced,,5,4000
+")
+        .send()
+        .await?
+        .error_for_status()?;
+    c.post(format!("{}/api/inventory/receive", hub.url()))
+        .json(&serde_json::json!({ "gtin": "09506000134352", "lot": "D1", "expiry": "2030-01-31", "quantity": 6, "location": "shelf", "by": "test" }))
+        .send()
+        .await?
+        .error_for_status()?;
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     let chunks: Vec<String> = fixtures_dir()
         .and_then(|d| std::fs::read_to_string(d.join("chmed/chmed23a_four_chunks.txt")).ok())
@@ -122,7 +136,6 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
             "chromium or tests/browser/node_modules missing (scripts/test installs them)",
         );
     };
-    let c = reqwest::Client::new();
     let show = |text: String| {
         let c = c.clone();
         let url = format!("{kiosk_url}/api/sim/show");
@@ -193,6 +206,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         "step: scan flow at 800x480",
         "step: scan flow at 1280x800",
         "step: offline and camera trouble in plain words",
+        "step: stock and price for a scanned pack, cached when offline",
     ];
     if mode == "chunks" {
         expect.push("step: chunked set");
