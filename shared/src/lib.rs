@@ -5,11 +5,13 @@
 //! through [`clock::Clock`] or as explicit millisecond arguments, so the
 //! state machines are deterministic under test.
 
+pub mod billing;
 pub mod clock;
 pub mod coldchain;
 pub mod config;
 pub mod ids;
 pub mod inventory;
+pub mod orders;
 pub mod outbox;
 pub mod payload;
 pub mod protocol;
