@@ -32,6 +32,8 @@ pub struct Config {
     pub coldchain: Coldchain,
     /// Stock rules.
     pub inventory: Inventory,
+    /// Order rules.
+    pub orders: Orders,
     /// Logging.
     pub log: Log,
 }
@@ -150,6 +152,16 @@ pub struct Inventory {
     pub rate_window_days: u32,
 }
 
+/// Order rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Orders {
+    /// A ready order not collected within this many days may go back to stock.
+    pub return_after_days: u32,
+    /// Pickup tickets are valid this many days from approval.
+    pub ticket_days: u32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -240,6 +252,14 @@ impl Default for Inventory {
             min_shelf_life_days: 30,
             expiring_within_days: 90,
             rate_window_days: 30,
+        }
+    }
+}
+impl Default for Orders {
+    fn default() -> Self {
+        Self {
+            return_after_days: 10,
+            ticket_days: 14,
         }
     }
 }

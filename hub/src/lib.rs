@@ -13,6 +13,7 @@ pub mod devices;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;
+pub mod orders;
 pub mod store;
 pub mod web;
 
@@ -162,6 +163,7 @@ pub async fn run(
         feed.clone(),
         stop_rx.clone(),
     ));
+    let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
     // Live streams (SSE) must end when the hub stops, or graceful shutdown
     // would wait for every open browser tab forever.
     let (closing_tx, closing) = watch::channel(false);
@@ -193,6 +195,7 @@ pub async fn run(
     let _ = worker.await;
     let _ = cc_task.await;
     let _ = sweeper.await;
+    let _ = order_sync.await;
     let _ = answers.await;
     served.map_err(HubError::Http)
 }

@@ -59,6 +59,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "inventory",
         include_str!("../migrations/sqlite/0003_inventory.sql"),
     ),
+    (
+        4,
+        "orders",
+        include_str!("../migrations/sqlite/0004_orders.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -75,6 +80,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "inventory",
         include_str!("../migrations/postgres/0003_inventory.sql"),
+    ),
+    (
+        4,
+        "orders",
+        include_str!("../migrations/postgres/0004_orders.sql"),
     ),
 ];
 

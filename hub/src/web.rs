@@ -62,6 +62,8 @@ pub enum FeedItem {
     },
     /// Stock moved, or a lot's status changed.
     Stock,
+    /// An order arrived or changed.
+    Order,
 }
 
 impl FeedItem {
@@ -204,7 +206,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
@@ -295,6 +297,7 @@ async fn stream(
             FeedItem::Coldchain { .. } => "coldchain",
             FeedItem::Alarm { .. } => "alarm",
             FeedItem::Stock => "stock",
+            FeedItem::Order => "order",
         };
         let data = serde_json::to_string(&item).ok()?;
         Some(Ok(SseEvent::default().event(name).data(data)))
@@ -519,5 +522,6 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::coldchain::web::router())
         .merge(crate::catalog::web::router())
         .merge(crate::inventory::web::router())
+        .merge(crate::orders::web::router())
         .merge(crate::blobs::router(max_image_bytes))
 }

@@ -70,9 +70,15 @@
         if (el.value !== "") counts.push({ lot_id: Number(m[1]), counted: Number(el.value) });
         return;
       }
+      if (el.type === "checkbox") { out[el.name] = el.checked; return; }
       out[el.name] = el.type === "number" ? Number(el.value) : el.value;
     });
     if (form.dataset.shape === "stocktake") out.counts = counts;
+    if (form.dataset.shape === "approve") {
+      out.gates = { controlled_confirmed: !!out.controlled_confirmed, override_reason: out.override_reason || "" };
+      delete out.controlled_confirmed;
+      delete out.override_reason;
+    }
     return out;
   }
   function fill(template, data) {

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod payload;
 pub mod protocol;
 pub mod sign;
+pub mod ticket;
 pub mod topics;
 
 pub use ids::{IdError, KioskId, StoreId};

@@ -126,6 +126,7 @@ pub enum PatientStatus {
 
 /// The clinical gates an approval must pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ApprovalGates {
     /// The order contains a controlled substance.
     pub controlled: bool,
@@ -148,6 +149,7 @@ pub enum Action {
     /// Approve, passing the clinical gates.
     Approve {
         /// The gates.
+        #[serde(default)]
         gates: ApprovalGates,
     },
     /// Refuse, with a reason.

@@ -1,0 +1,516 @@
+//! Orders: every prescription that arrives becomes an order, and moves only
+//! through [`rxedge_shared::orders::step`], with each step in its audit trail.
+//!
+//! Orders are made from committed events (a QR prescription or a paper
+//! photo) by [`sync_from_events`], which keeps a watermark in the same
+//! transaction as the orders it creates: a hub crash between an event's commit
+//! and its order only delays the order, never loses it.
+//!
+//! Approval reserves every line first-expiry-first-out and issues a signed
+//! pickup ticket; pick-up hands the reserved packs over (the ledger records
+//! the order and patient); cancel, reject after approval and return-to-stock
+//! give the reservations back.
+
+pub mod web;
+
+use crate::inventory::{self, At, InvError, MoveCtx};
+use crate::store::Db;
+use rxedge_shared::orders::{self as machine, Action, OrderState, OrderView, Policy, Refused};
+use rxedge_shared::payload::{self, Payload};
+use rxedge_shared::protocol::{Body, Envelope};
+use rxedge_shared::sign::SigningKey;
+use serde::Serialize;
+use sqlx::Row as _;
+
+/// Order errors.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No such order.
+    #[error("no order {0}")]
+    NotFound(String),
+    /// The state machine refuses.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// Stock could not be reserved or handed over.
+    #[error(transparent)]
+    Stock(#[from] InvError),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// Database.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// An order as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Order {
+    /// Id (the kiosk event id for kiosk orders).
+    pub id: String,
+    /// Short reference the patient was shown.
+    pub reference: String,
+    /// Kiosk it came from.
+    pub source_kiosk: Option<String>,
+    /// `chmed16a`, `chmed23a`, `paper`, `unknown`, `desk`.
+    pub kind: String,
+    /// The scanned text, or the paper image's sha256.
+    pub payload: String,
+    /// Patient (from the prescription or entered).
+    pub patient: String,
+    /// State.
+    pub state: String,
+    /// Who holds it for review.
+    pub reviewer: Option<String>,
+    /// When it became ready.
+    pub ready_since_ms: Option<i64>,
+    /// Pickup ticket text, once approved.
+    pub ticket: Option<String>,
+    /// Created (ms).
+    pub created_ms: i64,
+    /// Last change (ms).
+    pub updated_ms: i64,
+}
+
+impl Order {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            reference: r.try_get("reference")?,
+            source_kiosk: r.try_get("source_kiosk")?,
+            kind: r.try_get("kind")?,
+            payload: r.try_get("payload")?,
+            patient: r.try_get("patient")?,
+            state: r.try_get("state")?,
+            reviewer: r.try_get("reviewer")?,
+            ready_since_ms: r.try_get("ready_since_ms")?,
+            ticket: r.try_get("ticket")?,
+            created_ms: r.try_get("created_ms")?,
+            updated_ms: r.try_get("updated_ms")?,
+        })
+    }
+
+    fn view(&self) -> OrderView {
+        OrderView {
+            state: OrderState::parse(&self.state).unwrap_or(OrderState::Received),
+            reviewer: self.reviewer.clone(),
+            ready_since_ms: self.ready_since_ms,
+        }
+    }
+}
+
+/// What an incoming event becomes, if anything.
+fn order_from(env: &Envelope) -> Option<(String, String, String)> {
+    match &env.body {
+        Body::QrScanned(q) => {
+            let parsed = payload::parse(&q.text);
+            let patient = match &parsed {
+                Payload::Chmed16a(c) => format!(
+                    "{} {} ({})",
+                    c.patient.first_name, c.patient.last_name, c.patient.birth_date
+                ),
+                _ => String::new(),
+            };
+            match parsed {
+                Payload::Chmed16a(_) | Payload::Chmed23a(_) | Payload::Unknown { .. } => {
+                    Some((parsed.kind().to_owned(), q.text.clone(), patient))
+                }
+                // Packs and tickets are questions, not prescriptions.
+                _ => None,
+            }
+        }
+        Body::PaperCaptured(p) => Some(("paper".into(), p.sha256.clone(), String::new())),
+        _ => None,
+    }
+}
+
+/// The reference a kiosk shows for an event: the last six hex digits of its id.
+pub fn reference_of(id: &str) -> String {
+    let s: String = id.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    s[s.len().saturating_sub(6)..].to_uppercase()
+}
+
+/// Make orders for committed prescription events past the watermark.
+/// Returns how many orders were created.
+pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> {
+    let mut made = 0;
+    loop {
+        let mut tx = db.begin_write().await?;
+        let last: i64 = sqlx::query("SELECT last_commit_id FROM orders_sync WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT commit_id, kiosk_id, envelope FROM events WHERE commit_id > $1 \
+             AND kind IN ('qr_scanned', 'paper_captured') ORDER BY commit_id LIMIT 200",
+        )
+        .bind(last)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(top) = rows
+            .last()
+            .map(|r| r.try_get::<i64, _>("commit_id"))
+            .transpose()?
+        else {
+            return Ok(made);
+        };
+        for r in &rows {
+            let text: String = r.try_get("envelope")?;
+            let Ok(env) = serde_json::from_str::<Envelope>(&text) else {
+                continue;
+            };
+            let Some((kind, payload, patient)) = order_from(&env) else {
+                continue;
+            };
+            let id = env.id.simple().to_string();
+            made += sqlx::query(
+                "INSERT INTO orders (id, reference, source_kiosk, source_event, kind, payload, patient, state, created_ms, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(reference_of(&id))
+            .bind(r.try_get::<String, _>("kiosk_id")?)
+            .bind(env.id.to_string())
+            .bind(&kind)
+            .bind(&payload)
+            .bind(&patient)
+            .bind(env.created_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        sqlx::query("UPDATE orders_sync SET last_commit_id = $1 WHERE id = 1")
+            .bind(top)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+}
+
+/// Keep orders in step with ingest: on each committed prescription event,
+/// and every few seconds as a safety net.
+pub async fn sync_task(
+    db: Db,
+    feed: tokio::sync::broadcast::Sender<crate::web::FeedItem>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut rx = feed.subscribe();
+    loop {
+        match sync_from_events(&db, rxedge_shared::clock::system_now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(orders = n, "new orders from kiosk events");
+                let _ = feed.send(crate::web::FeedItem::Order);
+            }
+            Err(e) => tracing::error!(error = %e, "order sync failed"),
+        }
+        // Wait for a prescription event (or the safety-net tick); fridge
+        // readings and other feed items do not wake the sync.
+        let wake = async {
+            loop {
+                match rx.recv().await {
+                    Ok(crate::web::FeedItem::Event {
+                        kind: "qr_scanned" | "paper_captured",
+                        ..
+                    }) => return true,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+                }
+            }
+        };
+        tokio::select! {
+            open = wake => if !open { break },
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// One order.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query("SELECT * FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(Order::from_row)
+        .transpose()
+}
+
+/// Orders for the queue: open ones first, oldest first; or one state.
+pub async fn list(db: &Db, state: Option<&str>, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
+    let rows = match state {
+        Some(s) => {
+            sqlx::query("SELECT * FROM orders WHERE state = $1 ORDER BY created_ms LIMIT $2")
+                .bind(s)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        None => {
+            sqlx::query(
+                "SELECT * FROM orders ORDER BY CASE state WHEN 'received' THEN 0 WHEN 'in_review' THEN 1 \
+                 WHEN 'approved' THEN 2 WHEN 'filling' THEN 3 WHEN 'ready' THEN 4 ELSE 5 END, created_ms LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?
+        }
+    };
+    rows.iter().map(Order::from_row).collect()
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    /// Row id.
+    pub id: i64,
+    /// Product.
+    pub gtin: String,
+    /// Product name.
+    pub name: String,
+    /// Packs.
+    pub packs: i64,
+    /// Controlled substance.
+    pub controlled: bool,
+}
+
+/// An order's lines.
+pub async fn lines(db: &Db, id: &str) -> Result<Vec<Line>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT l.id, l.gtin, l.packs, p.name, p.controlled FROM order_lines l JOIN products p ON p.gtin = l.gtin \
+         WHERE l.order_id = $1 ORDER BY l.id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Line {
+                id: r.try_get("id")?,
+                gtin: r.try_get("gtin")?,
+                name: r.try_get("name")?,
+                packs: r.try_get("packs")?,
+                controlled: r.try_get::<i64, _>("controlled")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// Add a line while the order is being reviewed, by the reviewer.
+pub async fn add_line(
+    db: &Db,
+    id: &str,
+    gtin: &str,
+    packs: i64,
+    actor: &str,
+) -> Result<Line, OrderError> {
+    let o = get(db, id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(id.into()))?;
+    if o.state != "in_review" || o.reviewer.as_deref() != Some(actor.trim()) {
+        return Err(OrderError::Invalid(
+            "lines are added by the pharmacist reviewing the order; start the review first".into(),
+        ));
+    }
+    if packs <= 0 {
+        return Err(OrderError::Invalid(
+            "the number of packs must be positive".into(),
+        ));
+    }
+    let p = crate::catalog::get(db, gtin)
+        .await?
+        .ok_or_else(|| OrderError::Invalid(format!("GTIN {gtin} is not in the catalog")))?;
+    let r = sqlx::query(
+        "INSERT INTO order_lines (order_id, gtin, packs) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(id)
+    .bind(&p.gtin)
+    .bind(packs)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(Line {
+        id: r.try_get(0)?,
+        gtin: p.gtin,
+        name: p.name,
+        packs,
+        controlled: p.controlled,
+    })
+}
+
+async fn reservations_of(db: &Db, id: &str) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id FROM reservations WHERE order_ref = $1 AND state = 'active' ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
+
+async fn release_all(db: &Db, id: &str, ctx: &MoveCtx, at: At) -> Result<(), OrderError> {
+    for r in reservations_of(db, id).await? {
+        inventory::close_reservation(db, r, false, ctx, at).await?;
+    }
+    Ok(())
+}
+
+/// Settings for [`act`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// State machine policy.
+    pub policy: Policy,
+    /// FEFO minimum remaining shelf life.
+    pub min_shelf_life_days: u32,
+    /// Pickup tickets stay valid this many days.
+    pub ticket_days: u32,
+}
+
+/// What [`act`] works with.
+#[derive(Clone, Copy)]
+pub struct Desk<'a> {
+    /// Store.
+    pub db: &'a Db,
+    /// Hub key (signs pickup tickets).
+    pub key: &'a SigningKey,
+    /// Store id (in tickets).
+    pub store: &'a str,
+    /// Policy.
+    pub settings: Settings,
+}
+
+/// Do one step on an order: ask the machine, carry out its stock side
+/// effects, then store the new state and the audit line together.
+pub async fn act(
+    desk: Desk<'_>,
+    id: &str,
+    action: &Action,
+    actor: &str,
+    at: At,
+) -> Result<Order, OrderError> {
+    let (db, settings) = (desk.db, desk.settings);
+    let o = get(db, id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(id.into()))?;
+    let mut action = action.clone();
+    let ls = lines(db, id).await?;
+    if let Action::Approve { gates } = &mut action {
+        // The catalog, not the client, says whether a controlled substance is in the order.
+        gates.controlled = ls.iter().any(|l| l.controlled);
+        // Severe warnings come from the server's clinical checks, never from
+        // the client. Those checks (interactions, allergies, duplicates, dose)
+        // are not built yet, so there are none to count.
+        gates.severe_warnings = 0;
+    }
+    let t = machine::step(&o.view(), &action, actor, at.now_ms, settings.policy)?;
+    if t.to == OrderState::Approved && ls.is_empty() {
+        return Err(OrderError::Invalid(
+            "add at least one line before approving".into(),
+        ));
+    }
+    let ctx = MoveCtx {
+        actor: t.actor.clone(),
+        reason: format!("order {}", o.reference),
+        order_ref: Some(o.id.clone()),
+        patient: Some(o.patient.clone()).filter(|p| !p.is_empty()),
+    };
+    let mut ticket = o.ticket.clone();
+    match t.to {
+        OrderState::Approved => {
+            // All lines or none: a shortfall gives back what was taken.
+            for l in &ls {
+                if let Err(e) = inventory::reserve_fefo(
+                    db,
+                    &l.gtin,
+                    l.packs,
+                    settings.min_shelf_life_days,
+                    &ctx,
+                    at,
+                )
+                .await
+                {
+                    release_all(db, id, &ctx, at).await?;
+                    return Err(e.into());
+                }
+            }
+            ticket = Some(rxedge_shared::ticket::issue(
+                desk.key,
+                &rxedge_shared::ticket::Ticket {
+                    store: desk.store.to_owned(),
+                    order: o.id.clone(),
+                    reference: o.reference.clone(),
+                    issued_ms: at.now_ms,
+                    expires_ms: at.now_ms + i64::from(settings.ticket_days) * 86_400_000,
+                },
+            ));
+        }
+        OrderState::PickedUp => {
+            for r in reservations_of(db, id).await? {
+                inventory::close_reservation(db, r, true, &ctx, at).await?;
+            }
+        }
+        OrderState::Cancelled | OrderState::Rejected | OrderState::ReturnedToStock => {
+            release_all(db, id, &ctx, at).await?;
+        }
+        _ => {}
+    }
+    let next = machine::apply(&o.view(), &t);
+    let mut tx = db.begin_write().await?;
+    let n = sqlx::query(
+        "UPDATE orders SET state = $1, reviewer = $2, ready_since_ms = CAST($3 AS BIGINT), ticket = $4, updated_ms = $5 \
+         WHERE id = $6 AND state = $7",
+    )
+    .bind(next.state.as_str())
+    .bind(next.reviewer.as_deref())
+    .bind(next.ready_since_ms.map(|x| x.to_string()))
+    .bind(ticket.as_deref())
+    .bind(at.now_ms)
+    .bind(id)
+    .bind(&o.state)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(OrderError::Invalid(
+            "the order changed while this was being done; reload and try again".into(),
+        ));
+    }
+    sqlx::query("INSERT INTO order_log (order_id, at_ms, action, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(id)
+        .bind(t.at_ms)
+        .bind(&t.action)
+        .bind(t.from.as_str())
+        .bind(t.to.as_str())
+        .bind(&t.actor)
+        .bind(&t.reason)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get(db, id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(id.into()))
+}
+
+/// An order's audit trail: (time, action, from, to, actor, reason).
+pub async fn trail(
+    db: &Db,
+    id: &str,
+) -> Result<Vec<(i64, String, String, String, String, String)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT at_ms, action, from_state, to_state, actor, reason FROM order_log WHERE order_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+            ))
+        })
+        .collect()
+}

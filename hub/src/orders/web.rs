@@ -1,0 +1,300 @@
+//! The pharmacist's queue and order pages, and the orders API.
+
+use super::{Desk, OrderError, Settings};
+use crate::inventory::At;
+use crate::web::{layout, AppError, AppState, FeedItem};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use maud::{html, Markup};
+use rxedge_shared::orders::{Action, OrderState, Policy};
+use rxedge_shared::payload::{self, Payload};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use rxedge_shared::clock::system_now_ms as now_ms;
+
+impl From<OrderError> for AppError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::NotFound(m) => AppError::NotFound(format!("no order {m}")),
+            OrderError::Refused(r) => AppError::Conflict(r.to_string()),
+            OrderError::Stock(s) => s.into(),
+            OrderError::Invalid(m) => AppError::BadRequest(m),
+            OrderError::Db(e) => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Routes of this context.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(queue_page))
+        .route("/orders/{id}", get(order_page))
+        .route("/api/orders", get(list_json))
+        .route("/api/orders/{id}", get(order_json))
+        .route("/api/orders/{id}/lines", post(add_line))
+        .route("/api/orders/{id}/action", post(act))
+}
+
+fn settings(s: &AppState) -> Settings {
+    Settings {
+        policy: Policy {
+            return_after_days: s.0.cfg.orders.return_after_days,
+        },
+        min_shelf_life_days: s.0.cfg.inventory.min_shelf_life_days,
+        ticket_days: s.0.cfg.orders.ticket_days,
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQ {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+async fn list_json(
+    State(s): State<AppState>,
+    Query(q): Query<ListQ>,
+) -> Result<Json<Vec<super::Order>>, AppError> {
+    Ok(Json(
+        super::list(&s.0.db, q.state.as_deref().filter(|x| !x.is_empty()), 500).await?,
+    ))
+}
+
+async fn order_json(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let o = super::get(&s.0.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
+    let lines = super::lines(&s.0.db, &id).await?;
+    let trail = super::trail(&s.0.db, &id).await?;
+    Ok(Json(json!({ "order": o, "lines": lines, "trail": trail })))
+}
+
+#[derive(Deserialize)]
+struct AddLine {
+    gtin: String,
+    packs: i64,
+    by: String,
+}
+
+async fn add_line(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(l): Json<AddLine>,
+) -> Result<Json<super::Line>, AppError> {
+    let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.by).await?;
+    let _ = s.0.feed.send(FeedItem::Order);
+    Ok(Json(line))
+}
+
+#[derive(Deserialize)]
+struct ActReq {
+    #[serde(flatten)]
+    action: Action,
+    by: String,
+}
+
+async fn act(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<ActReq>,
+) -> Result<Json<super::Order>, AppError> {
+    let desk = Desk {
+        db: &s.0.db,
+        key: &s.0.key,
+        store: s.0.store.as_str(),
+        settings: settings(&s),
+    };
+    let o = super::act(desk, &id, &r.action, &r.by, At::from_ms(now_ms())).await?;
+    tracing::info!(order = %o.id, state = %o.state, by = %r.by.trim(), action = r.action.name(), "order step");
+    let _ = s.0.feed.send(FeedItem::Order);
+    let _ = s.0.feed.send(FeedItem::Stock);
+    Ok(Json(o))
+}
+
+fn age(ms: i64, now: i64) -> String {
+    let m = (now - ms).max(0) / 60_000;
+    if m < 60 {
+        format!("{m} min")
+    } else if m < 48 * 60 {
+        format!("{} h {} min", m / 60, m % 60)
+    } else {
+        format!("{} days", m / 1440)
+    }
+}
+
+fn state_label(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+async fn queue_page(State(s): State<AppState>, Query(q): Query<ListQ>) -> Result<Markup, AppError> {
+    let state = q.state.filter(|x| !x.is_empty());
+    let orders = super::list(&s.0.db, state.as_deref(), 500).await?;
+    let now = now_ms();
+    let waiting = orders
+        .iter()
+        .filter(|o| matches!(o.state.as_str(), "received" | "in_review"))
+        .count();
+    Ok(layout(
+        "Orders",
+        html! {
+            h1 { "Orders" }
+            form method="get" {
+                label { "Show " select name="state" {
+                    option value="" { "open first" }
+                    @for st in rxedge_shared::orders::OrderState::ALL {
+                        option value=(st.as_str()) selected[state.as_deref() == Some(st.as_str())] { (state_label(st.as_str())) }
+                    }
+                } }
+                button { "Filter" }
+            }
+            section #queue data-refresh="order" {
+                p.count { strong #waiting { (waiting) } " waiting for review" }
+                table {
+                    thead { tr { th { "Ref" } th { "Kind" } th { "Patient" } th { "From" } th { "Age" } th { "State" } } }
+                    tbody {
+                        @if orders.is_empty() { tr { td colspan="6" { "No orders." } } }
+                        @for o in &orders {
+                            tr data-order=(o.id) class=(o.state) {
+                                td { a href=(format!("/orders/{}", o.id)) { (o.reference) } }
+                                td { (o.kind) } td { (o.patient) } td { (o.source_kiosk.clone().unwrap_or_else(|| "desk".into())) }
+                                td { (age(o.created_ms, now)) }
+                                td.state { (state_label(&o.state)) @if let Some(r) = &o.reviewer { " · held by " strong { (r) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn prescription(o: &super::Order) -> Markup {
+    if o.kind == "paper" {
+        return html! {
+            p { "Paper prescription photographed at the kiosk." }
+            img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+        };
+    }
+    match payload::parse(&o.payload) {
+        Payload::Chmed16a(c) => html! {
+            p { "eMediplan CHMED16A of " (c.date) @if let Some(g) = &c.prescriber_gln { ", prescriber GLN " (g) } }
+            p { "Patient: " strong { (c.patient.first_name) " " (c.patient.last_name) } ", born " (c.patient.birth_date) }
+            table #medicaments {
+                thead { tr { th { "Medicament id" } th { "Id type" } th { "Dosing entries" } } }
+                tbody { @for m in &c.medicaments { tr { td { (m.id) } td { (m.id_type) } td { (m.posology.len()) } } } }
+            }
+        },
+        Payload::Chmed23a(c) => html! {
+            p { "eMediplan CHMED23A" @if let Some(d) = &c.date { " of " (d) } }
+            ul { @for (id, n) in &c.medicaments { li { (id) " · " (n) " dosing entries" } } }
+        },
+        other => {
+            html! { p { "Unrecognised code (" (other.kind()) "), as scanned:" } pre { (o.payload) } }
+        }
+    }
+}
+
+async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<Markup, AppError> {
+    let o = super::get(&s.0.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
+    let lines = super::lines(&s.0.db, &id).await?;
+    let trail = super::trail(&s.0.db, &id).await?;
+    let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
+    let api = format!("/api/orders/{}/action", o.id);
+    let button = |action: &str, label: &str| {
+        html! {
+            form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
+                input type="hidden" name="action" value=(action);
+                input name="by" required placeholder="Your name";
+                button { (label) } output {}
+            }
+        }
+    };
+    Ok(layout(
+        &format!("Order {}", o.reference),
+        html! {
+            h1 { "Order " (o.reference) " · " span #state { (state_label(&o.state)) } }
+            p { a href="/orders" { "Back to the queue" } }
+            @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
+            section { h2 { "Prescription" } (prescription(&o)) }
+            section {
+                h2 { "Lines" }
+                table #lines {
+                    thead { tr { th { "Product" } th { "GTIN" } th { "Packs" } } }
+                    tbody {
+                        @if lines.is_empty() { tr { td colspan="3" { "No lines yet." } } }
+                        @for l in &lines { tr { td { (l.name) @if l.controlled { " " span.badge { "controlled" } } } td { (l.gtin) } td.num { (l.packs) } } }
+                    }
+                }
+                @if st == OrderState::InReview {
+                    form data-api=(format!("/api/orders/{}/lines", o.id)) data-next=(format!("/orders/{}", o.id)) {
+                        input name="gtin" required placeholder="GTIN" inputmode="numeric";
+                        input name="packs" type="number" min="1" value="1" required;
+                        input name="by" required placeholder="Your name";
+                        button { "Add line" } output {}
+                    }
+                }
+            }
+            section.actions {
+                h2 { "Next step" }
+                @match st {
+                    OrderState::Received => { (button("start_review", "Start review")) }
+                    OrderState::InReview => {
+                        form data-api=(api) data-next=(format!("/orders/{}", o.id)) data-shape="approve" {
+                            input type="hidden" name="action" value="approve";
+                            @if lines.iter().any(|l| l.controlled) {
+                                label { input type="checkbox" name="controlled_confirmed" value="true"; " I confirm the controlled substance a second time" }
+                            }
+                            input name="override_reason" placeholder="Reason to approve over a severe warning (if any)";
+                            input name="by" required placeholder="Your name";
+                            button { "Approve and reserve stock" } output {}
+                        }
+                        form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
+                            input type="hidden" name="action" value="reject";
+                            input name="reason" required placeholder="Reason for rejecting";
+                            input name="by" required placeholder="Your name";
+                            button { "Reject" } output {}
+                        }
+                        (button("release_review", "Give back to the queue"))
+                    }
+                    OrderState::Approved => { (button("start_filling", "Start filling")) }
+                    OrderState::Filling => { (button("mark_ready", "Mark ready")) }
+                    OrderState::Ready => { (button("pick_up", "Handed to the patient")) }
+                    _ => { p { "This order is closed." } }
+                }
+                @if !st.is_final() {
+                    form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
+                        input type="hidden" name="action" value="cancel";
+                        input name="reason" required placeholder="Reason for cancelling";
+                        input name="by" required placeholder="Your name";
+                        button { "Cancel order" } output {}
+                    }
+                }
+            }
+            @if let Some(t) = &o.ticket { section { h2 { "Pickup ticket" } pre #ticket { (t) } } }
+            section {
+                h2 { "Audit trail" }
+                table #trail {
+                    thead { tr { th { "When (UTC)" } th { "Step" } th { "From → to" } th { "By" } th { "Reason" } } }
+                    tbody {
+                        @for (at, action, from, to, actor, reason) in &trail {
+                            tr { td { (fmt_time(*at)) } td { (action) } td { (state_label(from)) " → " (state_label(to)) } td { (actor) } td { (reason) } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}

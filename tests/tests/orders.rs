@@ -1,0 +1,221 @@
+//! Orders end to end: a patient scans an eMediplan at the kiosk, the order
+//! appears in the pharmacist's queue with the reference the patient was
+//! shown, moves only through legal steps (each in the audit trail),
+//! approval reserves stock first-expiry-first-out and issues a pickup ticket
+//! the kiosk can verify offline, and pick-up hands over the reserved lot.
+
+use anyhow::{anyhow, Result};
+use rxedge_tests::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+09520000002992,Lamotrigine 100 mg tablets,lamotrigine,100 mg,tablet,56,N03AX09,no,room,35.36,reduced,,3,500
+09520000002268,Oxycodone 10 mg prolonged-release tablets,oxycodone,10 mg,prolonged-release tablet,30,N02AA05,yes,room,38.64,reduced,,2,
+";
+
+async fn post(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
+    let r = reqwest::Client::new().post(url).json(&body).send().await?;
+    let status = r.status();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+#[tokio::test]
+async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
+    let tmp = tempdir("orders")?;
+    let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let base = hub.url();
+    let c = reqwest::Client::new();
+    c.post(format!("{base}/api/catalog/import"))
+        .body(CATALOG)
+        .send()
+        .await?
+        .error_for_status()?;
+    for (gtin, lot, expiry, qty) in [
+        ("09520000002992", "LATE", "2029-12-31", 10),
+        ("09520000002992", "EARLY", "2028-01-31", 2),
+        ("09520000002268", "OXY1", "2028-06-30", 5),
+    ] {
+        let (st, v) = post(format!("{base}/api/inventory/receive"), json!({ "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "location": "shelf", "by": "Tom" })).await?;
+        assert!(st.is_success(), "{v}");
+    }
+
+    // The patient scans an eMediplan (CHMED16A, plain-JSON variant) at the kiosk.
+    let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
+    let plan = r#"CHMED16A0{"Id":"b5c2f1e0","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Auth":"7601000000001","Patient":{"FName":"Anna","LName":"Muster","BDt":"1950-03-04"},"Medicaments":[{"Id":"09520000002992","IdType":2,"Pos":[]}]}"#;
+    c.post(format!("{}/api/sim/show", kiosk.url()))
+        .json(&json!({ "text": plan, "hold_ms": 800 }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let shown = wait_for("the kiosk confirms the scan", WAIT, || async {
+        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+            .await?
+            .json()
+            .await?;
+        Ok((s["last"]["kind"] == "chmed16a")
+            .then(|| s["last"]["reference"].as_str().unwrap_or("").to_owned()))
+    })
+    .await?;
+    let order = wait_for("the order in the queue", WAIT, || async {
+        let list: Value = reqwest::get(format!("{base}/api/orders"))
+            .await?
+            .json()
+            .await?;
+        Ok(list.as_array().and_then(|a| a.first()).cloned())
+    })
+    .await?;
+    assert_eq!(order["kind"], "chmed16a");
+    assert_eq!(order["patient"], "Anna Muster (1950-03-04)");
+    assert_eq!(
+        order["reference"].as_str(),
+        Some(shown.as_str()),
+        "the patient's reference finds the order"
+    );
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .to_owned();
+    let act = |body: Value| post(format!("{base}/api/orders/{id}/action"), body);
+
+    // Illegal steps are refused with a sentence; nothing is released without approval.
+    let (st, v) = act(json!({ "action": "pick_up", "by": "Pia" })).await?;
+    assert_eq!(st, reqwest::StatusCode::CONFLICT);
+    assert_eq!(v["error"], "an order that is received cannot pick up");
+    let (st, _) = act(json!({ "action": "start_review", "by": "Pia" })).await?;
+    assert!(st.is_success());
+    let (st, v) = act(json!({ "action": "approve", "by": "Max" })).await?;
+    assert_eq!(st, reqwest::StatusCode::CONFLICT);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Pia is reviewing"),
+        "{v}"
+    );
+    let (st, v) = act(json!({ "action": "approve", "by": "Pia" })).await?;
+    assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
+    for (gtin, packs) in [("09520000002992", 3), ("09520000002268", 1)] {
+        let (st, v) = post(
+            format!("{base}/api/orders/{id}/lines"),
+            json!({ "gtin": gtin, "packs": packs, "by": "Pia" }),
+        )
+        .await?;
+        assert!(st.is_success(), "{v}");
+    }
+    // The oxycodone line is a controlled substance: a second confirmation is required.
+    let (st, v) = act(json!({ "action": "approve", "by": "Pia" })).await?;
+    assert_eq!(st, reqwest::StatusCode::CONFLICT);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("controlled substance"),
+        "{v}"
+    );
+    let (st, approved) =
+        act(json!({ "action": "approve", "gates": { "controlled_confirmed": true }, "by": "Pia" }))
+            .await?;
+    assert!(st.is_success(), "{approved}");
+    assert_eq!(approved["state"], "approved");
+
+    // FEFO: the 2 packs of EARLY first, then 1 of LATE.
+    let lots: Value = reqwest::get(format!("{base}/api/inventory/lots"))
+        .await?
+        .json()
+        .await?;
+    let reserved = |lot: &str| {
+        lots.as_array()
+            .and_then(|a| a.iter().find(|l| l["lot"] == lot))
+            .map(|l| l["reserved"].clone())
+    };
+    assert_eq!(
+        (reserved("EARLY"), reserved("LATE"), reserved("OXY1")),
+        (Some(json!(2)), Some(json!(1)), Some(json!(1))),
+        "{lots}"
+    );
+
+    // The pickup ticket verifies offline with the hub key, for this order.
+    let ticket = approved["ticket"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no ticket {approved}"))?;
+    let hub_key = rxedge_hub::hub_key(&hub.dir.join("state"))?.verifying_key();
+    let t = rxedge_shared::ticket::verify(
+        ticket,
+        &hub_key,
+        "test-store",
+        rxedge_shared::clock::system_now_ms(),
+    )?;
+    assert_eq!(t.order, id);
+    let parsed = hub_cli_kiosk_parse(ticket)?;
+    assert_eq!(parsed["kind"], "pickup_ticket", "{parsed}");
+
+    for step in ["start_filling", "mark_ready", "pick_up"] {
+        let (st, v) = act(json!({ "action": step, "by": "Max" })).await?;
+        assert!(st.is_success(), "{step}: {v}");
+    }
+    let done: Value = reqwest::get(format!("{base}/api/orders/{id}"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(done["order"]["state"], "picked_up");
+    let steps: Vec<String> = done["trail"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    format!(
+                        "{} by {}",
+                        t[1].as_str().unwrap_or(""),
+                        t[4].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        steps,
+        [
+            "start_review by Pia",
+            "approve by Pia",
+            "start_filling by Max",
+            "mark_ready by Max",
+            "pick_up by Max"
+        ]
+    );
+    // Stock left with the order and the patient on the ledger.
+    let trace: Value = reqwest::get(format!(
+        "{base}/api/inventory/trace?gtin=09520000002992&batch=EARLY"
+    ))
+    .await?
+    .json()
+    .await?;
+    assert_eq!(trace[0]["order_ref"], id.as_str(), "{trace}");
+    assert_eq!(trace[0]["patient"], "Anna Muster (1950-03-04)");
+    let lots: Value = reqwest::get(format!("{base}/api/inventory/lots"))
+        .await?
+        .json()
+        .await?;
+    let on_hand = |lot: &str| {
+        lots.as_array()
+            .and_then(|a| a.iter().find(|l| l["lot"] == lot))
+            .map(|l| (l["quantity"].clone(), l["reserved"].clone()))
+    };
+    assert_eq!(on_hand("EARLY"), Some((json!(0), json!(0))));
+    assert_eq!(on_hand("LATE"), Some((json!(9), json!(0))));
+    let check: Value = reqwest::get(format!("{base}/api/inventory/ledger-check"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(check["ok"], true, "{check}");
+    Ok(())
+}
+
+fn hub_cli_kiosk_parse(text: &str) -> Result<Value> {
+    let out = std::process::Command::new(bin("rxedge-kiosk")?)
+        .args(["parse", text])
+        .output()?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
