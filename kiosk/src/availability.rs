@@ -46,8 +46,11 @@ struct Inner {
     waiting: Mutex<HashMap<Uuid, oneshot::Sender<AvailabilityAnswer>>>,
 }
 
-fn cache_key(q: &str) -> Vec<u8> {
-    q.trim().to_lowercase().into_bytes()
+fn cache_key(q: &str, order: Option<&str>) -> Vec<u8> {
+    match order {
+        Some(o) => format!("order:{o}").into_bytes(),
+        None => q.trim().to_lowercase().into_bytes(),
+    }
 }
 
 impl Asker {
@@ -88,7 +91,8 @@ impl Asker {
         };
         if let Ok(bytes) = serde_json::to_vec(&ans) {
             // A cache: losing the newest entry in a crash costs nothing, so no flush.
-            if let Err(e) = self.inner.cache.insert(cache_key(&ans.q), bytes) {
+            let order = ans.order.as_ref().map(|o| o.id.as_str());
+            if let Err(e) = self.inner.cache.insert(cache_key(&ans.q, order), bytes) {
                 tracing::warn!(error = %e, "availability cache write failed");
             }
         }
@@ -103,11 +107,11 @@ impl Asker {
         }
     }
 
-    fn cached(&self, q: &str, now_ms: i64) -> Availability {
+    fn cached(&self, q: &str, order: Option<&str>, now_ms: i64) -> Availability {
         let hit = self
             .inner
             .cache
-            .get(cache_key(q))
+            .get(cache_key(q, order))
             .ok()
             .flatten()
             .and_then(|b| serde_json::from_slice::<AvailabilityAnswer>(&b).ok())
@@ -121,18 +125,28 @@ impl Asker {
 
     /// Ask the hub, waiting up to `wait`; fall back to the cache.
     pub async fn ask(&self, q: &str, wait: Duration) -> Availability {
+        self.ask_about(q, None, wait).await
+    }
+
+    /// Ask the hub for an order's status (from a verified pickup ticket).
+    pub async fn ask_order(&self, order: &str, wait: Duration) -> Availability {
+        self.ask_about("", Some(order), wait).await
+    }
+
+    async fn ask_about(&self, q: &str, order: Option<&str>, wait: Duration) -> Availability {
         let now = rxedge_shared::clock::system_now_ms();
         let q: String = q.trim().chars().take(100).collect();
-        if q.is_empty() || !self.inner.connected.load(Ordering::Relaxed) {
-            return self.cached(&q, now);
+        if (q.is_empty() && order.is_none()) || !self.inner.connected.load(Ordering::Relaxed) {
+            return self.cached(&q, order, now);
         }
         let query = AvailabilityQuery {
             id: Uuid::now_v7(),
             q: q.clone(),
             sent_ms: now,
+            order: order.map(str::to_owned),
         };
         let Ok(doc) = Signed::sign(&self.inner.id.key, Context::Query, &query) else {
-            return self.cached(&q, now);
+            return self.cached(&q, order, now);
         };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.inner.waiting.lock() {
@@ -161,7 +175,7 @@ impl Asker {
                 cached: false,
                 age_secs: 0,
             },
-            None => self.cached(&q, rxedge_shared::clock::system_now_ms()),
+            None => self.cached(&q, order, rxedge_shared::clock::system_now_ms()),
         }
     }
 }

@@ -215,6 +215,10 @@ pub async fn run(
             scan_tx,
             scan_mode.clone(),
             papers.clone(),
+            scanner::TicketCheck {
+                hub_key: id.hub_key,
+                store: id.store.to_string(),
+            },
             stop_rx.clone(),
         ))
     });

@@ -64,6 +64,19 @@ pub struct LastScan {
     /// For a medicine pack (GS1), its GTIN: the screen asks the hub whether
     /// it is in stock and what it costs.
     pub gtin: Option<String>,
+    /// For a pickup ticket that verified offline: its order.
+    pub order: Option<String>,
+    /// For a pickup ticket that did not verify: why (forged, expired, other pharmacy).
+    pub ticket_problem: Option<String>,
+}
+
+/// What the scanner checks pickup tickets against (the hub key from enrollment).
+#[derive(Clone)]
+pub struct TicketCheck {
+    /// The hub's key.
+    pub hub_key: rxedge_shared::sign::VerifyingKey,
+    /// This kiosk's store.
+    pub store: String,
 }
 
 use rxedge_shared::clock::system_now_ms as now_ms;
@@ -75,6 +88,7 @@ pub async fn run(
     status: watch::Sender<ScanStatus>,
     mode: std::sync::Arc<watch::Sender<Mode>>,
     papers: PaperStore,
+    tickets: TicketCheck,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut good_run = 0u32;
@@ -202,6 +216,20 @@ pub async fn run(
                         Payload::Gs1(g) => g.gtin.clone(),
                         _ => None,
                     };
+                    // Tickets are checked here, offline; a bad one is still sent on
+                    // for the pharmacist, never dropped.
+                    let (order, ticket_problem) = match &parsed {
+                        Payload::PickupTicket { .. } => match rxedge_shared::ticket::verify(
+                            &code.text,
+                            &tickets.hub_key,
+                            &tickets.store,
+                            now_ms(),
+                        ) {
+                            Ok(t) => (Some(t.order), None),
+                            Err(e) => (None, Some(e.to_string())),
+                        },
+                        _ => (None, None),
+                    };
                     let (text, kind) = match parsed {
                         Payload::Chmed23aChunk(c) => match assembler.add(c) {
                             Ok(chmed::Progress::Partial { have, total }) => {
@@ -239,6 +267,8 @@ pub async fn run(
                                 reference: id[id.len().saturating_sub(6)..].to_uppercase(),
                                 seq: stored.seq,
                                 gtin,
+                                order,
+                                ticket_problem,
                             });
                             tracing::info!(seq = stored.seq, at = now_ms(), "code stored");
                         }
@@ -274,6 +304,8 @@ async fn store_page(handle: &Handle, papers: &PaperStore, jpeg: &[u8], st: &mut 
                 reference: id[id.len().saturating_sub(6)..].to_uppercase(),
                 seq: stored.seq,
                 gtin: None,
+                order: None,
+                ticket_problem: None,
             });
         }
         Err(e) => tracing::error!(error = %e, "paper capture event not stored"),

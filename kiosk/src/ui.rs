@@ -391,6 +391,23 @@ async fn availability(
     Json(s.asker.ask(&q.q, std::time::Duration::from_secs(3)).await)
 }
 
+#[derive(serde::Deserialize)]
+struct OrderQ {
+    id: String,
+}
+
+/// "Collect my order": the status of the order on a verified pickup ticket.
+async fn order_status(
+    State(s): State<UiState>,
+    axum::extract::Query(q): axum::extract::Query<OrderQ>,
+) -> Json<crate::availability::Availability> {
+    Json(
+        s.asker
+            .ask_order(&q.id, std::time::Duration::from_secs(3))
+            .await,
+    )
+}
+
 /// The local router.
 pub fn router(state: UiState) -> Router {
     Router::new()
@@ -403,6 +420,7 @@ pub fn router(state: UiState) -> Router {
         .route("/api/scanner", get(scanner))
         .route("/api/patient", get(patient))
         .route("/api/availability", get(availability))
+        .route("/api/order-status", get(order_status))
         .route("/api/paper/start", post(paper_start))
         .route("/api/paper/stop", post(paper_stop))
         .route("/static/patient.js", get(patient_js))

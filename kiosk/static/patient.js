@@ -4,6 +4,7 @@
   "use strict";
   const T = {
     en: {
+      collect: "Collect my order", collect_title: "Show your pickup ticket to the camera", order_received: "Your order {ref} has been received.", order_in_review: "Your order {ref} is being prepared.", order_ready: "Your order {ref} is ready. Please go to the counter.", order_picked_up: "Your order {ref} has already been collected.", order_see_pharmacist: "Please have a word with our pharmacist about order {ref}.", order_unknown: "We could not find this order. Please ask our staff.", ticket_bad: "This ticket is not valid here. Please ask our staff.",
       stock_yes: "In stock: {name}, {price}.", stock_no: "{name} is not in stock today; the pharmacy can order it for you.", stock_generic: "A generic equivalent is in stock: {name}.", stock_cached: "(Last known, {age} ago; the pharmacy system is not reachable right now.)",
       scan_paper: "Photograph a paper prescription", paper_title: "Hold the paper under the camera", kind_paper: "Your paper prescription was photographed.", adv_good: "Hold still, taking the picture…", adv_hold_still: "Hold still", adv_move_closer: "Move the paper closer", adv_less_light: "Less light, or tilt the paper a little", adv_more_light: "More light, please", adv_show_page: "Place the paper inside the frame",
       welcome: "Welcome", scan_qr: "Scan a prescription code", ask_staff: "You can always ask our staff for help.",
@@ -18,6 +19,7 @@
       online: "Connected", offline: "Offline: scans are saved",
     },
     de: {
+      collect: "Meine Bestellung abholen", collect_title: "Zeigen Sie Ihren Abholschein der Kamera", order_received: "Ihre Bestellung {ref} ist eingegangen.", order_in_review: "Ihre Bestellung {ref} wird vorbereitet.", order_ready: "Ihre Bestellung {ref} ist bereit. Bitte kommen Sie zur Theke.", order_picked_up: "Ihre Bestellung {ref} wurde bereits abgeholt.", order_see_pharmacist: "Bitte sprechen Sie mit unserer Apothekerin oder unserem Apotheker über die Bestellung {ref}.", order_unknown: "Wir finden diese Bestellung nicht. Bitte fragen Sie unser Personal.", ticket_bad: "Dieser Abholschein ist hier nicht gültig. Bitte fragen Sie unser Personal.",
       stock_yes: "An Lager: {name}, {price}.", stock_no: "{name} ist heute nicht an Lager; die Apotheke kann es für Sie bestellen.", stock_generic: "Ein gleichwertiges Generikum ist an Lager: {name}.", stock_cached: "(Letzter bekannter Stand vor {age}; das Apothekensystem ist gerade nicht erreichbar.)",
       scan_paper: "Papierrezept fotografieren", paper_title: "Halten Sie das Papier unter die Kamera", kind_paper: "Ihr Papierrezept wurde fotografiert.", adv_good: "Stillhalten, das Foto wird gemacht…", adv_hold_still: "Bitte stillhalten", adv_move_closer: "Papier näher heranhalten", adv_less_light: "Weniger Licht, oder das Papier etwas neigen", adv_more_light: "Bitte mehr Licht", adv_show_page: "Legen Sie das Papier in den Rahmen",
       welcome: "Willkommen", scan_qr: "Rezept-Code scannen", ask_staff: "Unser Personal hilft Ihnen gerne.",
@@ -32,6 +34,7 @@
       online: "Verbunden", offline: "Offline: Scans werden gespeichert",
     },
     fr: {
+      collect: "Retirer ma commande", collect_title: "Montrez votre bon de retrait à la caméra", order_received: "Votre commande {ref} a été reçue.", order_in_review: "Votre commande {ref} est en préparation.", order_ready: "Votre commande {ref} est prête. Veuillez vous rendre au comptoir.", order_picked_up: "Votre commande {ref} a déjà été retirée.", order_see_pharmacist: "Veuillez parler à notre pharmacien·ne au sujet de la commande {ref}.", order_unknown: "Nous ne trouvons pas cette commande. Veuillez demander à notre personnel.", ticket_bad: "Ce bon n'est pas valable ici. Veuillez demander à notre personnel.",
       stock_yes: "En stock : {name}, {price}.", stock_no: "{name} n'est pas en stock aujourd'hui ; la pharmacie peut le commander pour vous.", stock_generic: "Un générique équivalent est en stock : {name}.", stock_cached: "(Dernier état connu il y a {age} ; le système de la pharmacie est momentanément injoignable.)",
       scan_paper: "Photographier une ordonnance papier", paper_title: "Tenez le papier sous la caméra", kind_paper: "Votre ordonnance papier a été photographiée.", adv_good: "Ne bougez plus, photo en cours…", adv_hold_still: "Ne bougez pas", adv_move_closer: "Rapprochez le papier", adv_less_light: "Moins de lumière, ou inclinez un peu le papier", adv_more_light: "Plus de lumière, s'il vous plaît", adv_show_page: "Placez le papier dans le cadre",
       welcome: "Bienvenue", scan_qr: "Scanner le code d'une ordonnance", ask_staff: "Notre personnel peut toujours vous aider.",
@@ -46,6 +49,7 @@
       online: "Connecté", offline: "Hors ligne : les scans sont enregistrés",
     },
     it: {
+      collect: "Ritirare il mio ordine", collect_title: "Mostri il suo buono di ritiro alla fotocamera", order_received: "Il suo ordine {ref} è stato ricevuto.", order_in_review: "Il suo ordine {ref} è in preparazione.", order_ready: "Il suo ordine {ref} è pronto. Si rechi al banco, per favore.", order_picked_up: "Il suo ordine {ref} è già stato ritirato.", order_see_pharmacist: "Parli con il nostro farmacista dell'ordine {ref}, per favore.", order_unknown: "Non troviamo questo ordine. Chieda al nostro personale.", ticket_bad: "Questo buono non è valido qui. Chieda al nostro personale.",
       stock_yes: "Disponibile: {name}, {price}.", stock_no: "{name} oggi non è disponibile; la farmacia può ordinarlo per lei.", stock_generic: "È disponibile un generico equivalente: {name}.", stock_cached: "(Ultimo stato noto {age} fa; il sistema della farmacia al momento non è raggiungibile.)",
       scan_paper: "Fotografa una ricetta cartacea", paper_title: "Tenga il foglio sotto la fotocamera", kind_paper: "La sua ricetta cartacea è stata fotografata.", adv_good: "Stia fermo, scatto la foto…", adv_hold_still: "Stia fermo, per favore", adv_move_closer: "Avvicini il foglio", adv_less_light: "Meno luce, o inclini un poco il foglio", adv_more_light: "Più luce, per favore", adv_show_page: "Metta il foglio nel riquadro",
       welcome: "Benvenuti", scan_qr: "Scansiona il codice della ricetta", ask_staff: "Il nostro personale è sempre a disposizione.",
@@ -115,8 +119,43 @@
       $("reference").textContent = state.last.reference;
       $("done-offline").hidden = state.online;
       askStock(state.last);
+      askOrder(state.last);
     }
     paintStock();
+    paintOrder();
+  }
+  // "Collect my order": a ticket the kiosk verified offline; its status comes
+  // from the hub, or the last known one, marked as such.
+  let orderFor = null;
+  let orderAnswer = null;
+  function askOrder(last) {
+    if (orderFor === last.seq) return;
+    orderFor = last.seq;
+    orderAnswer = null;
+    if (!last.order) return;
+    fetch("/api/order-status?id=" + encodeURIComponent(last.order), { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((a) => { if (orderFor === last.seq) { orderAnswer = a; paintOrder(); } })
+      .catch(() => {});
+  }
+  function paintOrder() {
+    const el = $("order-status");
+    const last = state && state.last;
+    if (screen !== "done" || !last || last.kind !== "pickup_ticket") { el.hidden = true; return; }
+    let text;
+    if (last.ticket_problem) text = t("ticket_bad");
+    else if (!orderAnswer || !orderAnswer.answer) text = orderAnswer ? t("saved_offline") : "";
+    else if (!orderAnswer.answer.order) text = t("order_unknown");
+    else {
+      const o = orderAnswer.answer.order;
+      text = t("order_" + o.status, { ref: o.reference });
+      if (orderAnswer.cached) {
+        const mins = Math.max(1, Math.round(orderAnswer.age_secs / 60));
+        text += " " + t("stock_cached", { age: mins >= 60 ? Math.round(mins / 60) + " h" : mins + " min" });
+      }
+    }
+    el.textContent = text;
+    el.hidden = !text;
   }
   // A scanned medicine pack: is it in stock, and what does it cost? Asked
   // once per scan; the kiosk answers from its cache while the hub is away.
@@ -138,7 +177,8 @@
   function paintStock() {
     const el = $("stock");
     const item = stock && stock.answer && stock.answer.items && stock.answer.items[0];
-    if (screen !== "done" || !item) { el.hidden = true; return; }
+    const off = state && state.features && state.features.availability === false;
+    if (screen !== "done" || !item || off) { el.hidden = true; return; }
     let text = item.in_stock > 0
       ? t("stock_yes", { name: item.name, price: money(item.price_minor) })
       : t("stock_no", { name: item.name });
@@ -179,7 +219,8 @@
     render();
     show("home");
   }
-  $("go-qr").addEventListener("click", () => show("scan"));
+  $("go-qr").addEventListener("click", () => { $("scan-title").dataset.t = "scan_title"; render(); show("scan"); });
+  $("go-collect").addEventListener("click", () => { $("scan-title").dataset.t = "collect_title"; render(); show("scan"); });
   $("go-paper").addEventListener("click", () => show("paper"));
   document.querySelectorAll("[data-back]").forEach((b) => b.addEventListener("click", reset));
   ["pointerdown", "keydown", "touchstart"].forEach((ev) =>

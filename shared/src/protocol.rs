@@ -292,7 +292,7 @@ impl Default for PatientFeatures {
             qr_scan: true,
             paper_scan: true,
             pickup: true,
-            availability: false,
+            availability: true,
         }
     }
 }
@@ -308,6 +308,20 @@ pub struct AvailabilityQuery {
     pub q: String,
     /// Kiosk clock when asked (ms).
     pub sent_ms: i64,
+    /// Instead of stock: the status of this order (from a verified pickup ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+}
+
+/// An order's status as a patient may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStatusInfo {
+    /// Order id.
+    pub id: String,
+    /// The reference the patient was given.
+    pub reference: String,
+    /// `received`, `in_review`, `ready`, `picked_up` or `see_pharmacist`.
+    pub status: crate::orders::PatientStatus,
 }
 
 /// One product in an availability answer.
@@ -344,6 +358,12 @@ pub struct AvailabilityAnswer {
     pub as_of_ms: i64,
     /// Matches, best first.
     pub items: Vec<AvailabilityItem>,
+    /// The order asked about, if the question was about an order (`None` if unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderStatusInfo>,
+    /// True when the question was about an order.
+    #[serde(default)]
+    pub about_order: bool,
 }
 
 #[cfg(test)]

@@ -152,10 +152,90 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let parsed = hub_cli_kiosk_parse(ticket)?;
     assert_eq!(parsed["kind"], "pickup_ticket", "{parsed}");
 
-    for step in ["start_filling", "mark_ready", "pick_up"] {
+    for step in ["start_filling", "mark_ready"] {
         let (st, v) = act(json!({ "action": step, "by": "Max" })).await?;
         assert!(st.is_success(), "{step}: {v}");
     }
+
+    // "Collect my order": the kiosk verifies the ticket offline and asks the hub for its status.
+    let show = |text: String| {
+        let url = format!("{}/api/sim/show", kiosk.url());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "text": text, "hold_ms": 800 }))
+                .send()
+                .await?
+                .error_for_status()?;
+            Ok::<(), anyhow::Error>(())
+        }
+    };
+    let last_scan = |seq_after: u64| {
+        let url = format!("{}/api/scanner", kiosk.url());
+        async move {
+            let s: Value = reqwest::get(url).await?.json().await?;
+            Ok::<Option<Value>, anyhow::Error>(Some(s["last"].clone()).filter(|l| {
+                l["kind"] == "pickup_ticket" && l["seq"].as_u64().unwrap_or(0) > seq_after
+            }))
+        }
+    };
+    show(ticket.to_owned()).await?;
+    let scanned = wait_for("the kiosk reads the ticket", WAIT, || last_scan(0)).await?;
+    assert_eq!(scanned["order"], id.as_str(), "{scanned}");
+    assert!(scanned["ticket_problem"].is_null());
+    let status = |order: String| {
+        let url = format!("{}/api/order-status?id={order}", kiosk.url());
+        async move { Ok::<Value, anyhow::Error>(reqwest::get(url).await?.json().await?) }
+    };
+    let s = status(id.clone()).await?;
+    assert_eq!(
+        (
+            s["cached"].as_bool(),
+            s["answer"]["order"]["status"].as_str()
+        ),
+        (Some(false), Some("ready")),
+        "{s}"
+    );
+    assert_eq!(
+        s["answer"]["order"]["reference"].as_str(),
+        Some(shown.as_str())
+    );
+    // A ticket signed by anyone but the hub is refused offline, and still sent on for review.
+    let forged = rxedge_shared::ticket::issue(
+        &rxedge_shared::sign::SigningKey::from_bytes(&[42; 32]),
+        &rxedge_shared::ticket::Ticket {
+            store: "test-store".into(),
+            order: id.clone(),
+            reference: shown.clone(),
+            issued_ms: 0,
+            expires_ms: i64::MAX,
+        },
+    );
+    let seq = scanned["seq"].as_u64().unwrap_or(0);
+    show(forged).await?;
+    let bad = wait_for("the kiosk reads the forged ticket", WAIT, || last_scan(seq)).await?;
+    assert!(
+        bad["ticket_problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("signature"),
+        "{bad}"
+    );
+    assert!(bad["order"].is_null());
+    let orders: Value = reqwest::get(format!("{base}/api/orders"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        orders.as_array().map(Vec::len),
+        Some(1),
+        "tickets are not prescriptions: {orders}"
+    );
+
+    let (st, v) = act(json!({ "action": "pick_up", "by": "Max" })).await?;
+    assert!(st.is_success(), "pick_up: {v}");
+    let s = status(id.clone()).await?;
+    assert_eq!(s["answer"]["order"]["status"], "picked_up", "{s}");
     let done: Value = reqwest::get(format!("{base}/api/orders/{id}"))
         .await?
         .json()

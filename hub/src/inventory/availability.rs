@@ -11,7 +11,9 @@ use crate::devices;
 use crate::store::Db;
 use chrono::NaiveDate;
 use rumqttc::{AsyncClient, QoS};
-use rxedge_shared::protocol::{AvailabilityAnswer, AvailabilityItem, AvailabilityQuery};
+use rxedge_shared::protocol::{
+    AvailabilityAnswer, AvailabilityItem, AvailabilityQuery, OrderStatusInfo,
+};
 use rxedge_shared::sign::{Context, Signed, SigningKey};
 use rxedge_shared::topics::{self, Leaf};
 use rxedge_shared::StoreId;
@@ -71,6 +73,18 @@ pub async fn lookup(
     Ok(out)
 }
 
+/// What a patient may know about an order.
+pub async fn order_status(db: &Db, id: &str) -> Result<Option<OrderStatusInfo>, sqlx::Error> {
+    Ok(crate::orders::get(db, id).await?.map(|o| OrderStatusInfo {
+        status: rxedge_shared::orders::OrderState::parse(&o.state)
+            .map_or(rxedge_shared::orders::PatientStatus::SeePharmacist, |s| {
+                s.patient_status()
+            }),
+        id: o.id,
+        reference: o.reference,
+    }))
+}
+
 /// One question as it arrived.
 #[derive(Debug)]
 pub struct Question {
@@ -113,14 +127,26 @@ async fn answer(
         .open(Context::Query, &vk)
         .map_err(|e| e.to_string())?;
     let now = rxedge_shared::clock::system_now_ms();
-    let items = lookup(db, &query.q, rxedge_shared::inventory::day_of_ms(now))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (items, order) = match &query.order {
+        // A kiosk only ever learns the status of an order it holds a signed ticket for.
+        Some(id) => (
+            Vec::new(),
+            order_status(db, id).await.map_err(|e| e.to_string())?,
+        ),
+        None => (
+            lookup(db, &query.q, rxedge_shared::inventory::day_of_ms(now))
+                .await
+                .map_err(|e| e.to_string())?,
+            None,
+        ),
+    };
     let ans = AvailabilityAnswer {
         id: query.id,
         q: query.q.trim().chars().take(MAX_QUERY).collect(),
         as_of_ms: now,
         items,
+        about_order: query.order.is_some(),
+        order,
     };
     let doc = Signed::sign(key, Context::Answer, &ans).map_err(|e| e.to_string())?;
     client
