@@ -118,6 +118,10 @@
       $("done-what").textContent = t("kind_" + state.last.kind);
       $("reference").textContent = state.last.reference;
       $("done-offline").hidden = state.online;
+      // A pickup ticket's own scan needs no new reference: the order's is in its status line.
+      const ticket = state.last.kind === "pickup_ticket";
+      $("ref-line").hidden = ticket;
+      $("next-step").hidden = ticket;
       askStock(state.last);
       askOrder(state.last);
     }

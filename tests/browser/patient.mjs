@@ -74,6 +74,19 @@ await run(async (browser) => {
     await page.click("#done button[data-back]");
     await page.click("#go-qr");
   }
+  // "Collect my order": a prescription scanned earlier was approved and is ready.
+  await ask("prepare-order");
+  await page.locator("#done").waitFor({ state: "visible", timeout: 20_000 });
+  await page.click("#done button[data-back]");
+  await page.click("#go-collect");
+  await page.locator("#scan-title", { hasText: "Show your pickup ticket" }).waitFor();
+  await page.screenshot({ path: `${shots}/collect-1280x800.png` });
+  await ask("show-ticket");
+  await page.locator("#order-status", { hasText: "is ready. Please go to the counter." }).waitFor({ timeout: 20_000 });
+  await page.screenshot({ path: `${shots}/done-collect-1280x800.png` });
+  console.log("step: collect my order says the order is ready");
+  await page.click("#done button[data-back]");
+  await page.click("#go-qr");
   await ask("camera-unplug");
   await page.locator("#camera-down").waitFor({ state: "visible", timeout: 20_000 });
   await page.screenshot({ path: `${shots}/camera-down-1280x800.png` });

@@ -149,6 +149,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         }
     };
     let mut shown = 0u32;
+    let mut ticket = String::new();
     while let Some(need) = b.next_need(Duration::from_secs(120)).await? {
         match need.as_str() {
             "show-code" => {
@@ -196,6 +197,43 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                     .await?
                     .error_for_status()?;
             }
+            "prepare-order" => {
+                // A prescription scanned at the kiosk, reviewed, approved and made ready at the hub.
+                show(r#"CHMED16A0{"Id":"c1","MedType":3,"Dt":"2026-11-25","Patient":{"FName":"Anna","LName":"Muster","BDt":"1950-03-04"},"Medicaments":[{"Id":"09506000134352","IdType":2}]}"#.to_owned()).await?;
+                let id = wait_for("the order at the hub", Duration::from_secs(30), || async {
+                    let list: serde_json::Value =
+                        reqwest::get(format!("{}/api/orders?state=received", hub.url()))
+                            .await?
+                            .json()
+                            .await?;
+                    Ok(list
+                        .as_array()
+                        .and_then(|a| a.iter().find(|o| o["kind"] == "chmed16a"))
+                        .and_then(|o| o["id"].as_str().map(str::to_owned)))
+                })
+                .await?;
+                let api = format!("{}/api/orders/{id}", hub.url());
+                c.post(format!("{api}/action"))
+                    .json(&serde_json::json!({ "action": "start_review", "by": "Pia" }))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                c.post(format!("{api}/lines"))
+                    .json(&serde_json::json!({ "gtin": "09506000134352", "packs": 1, "by": "Pia" }))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                for action in ["approve", "start_filling", "mark_ready"] {
+                    c.post(format!("{api}/action"))
+                        .json(&serde_json::json!({ "action": action, "by": "Pia" }))
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                }
+                let o: serde_json::Value = reqwest::get(&api).await?.json().await?;
+                ticket = o["order"]["ticket"].as_str().unwrap_or_default().to_owned();
+            }
+            "show-ticket" => show(ticket.clone()).await?,
             "hub-down" => hub.stop(),
             other => bail!("unknown request {other}"),
         }
@@ -207,6 +245,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         "step: scan flow at 1280x800",
         "step: offline and camera trouble in plain words",
         "step: stock and price for a scanned pack, cached when offline",
+        "step: collect my order says the order is ready",
     ];
     if mode == "chunks" {
         expect.push("step: chunked set");
