@@ -1,7 +1,7 @@
-//! Cameras behind one trait. Built here: the simulator's camera (frames shown
-//! to it by the demo and the tests) and image files. A nokhwa (USB UVC/V4L2)
-//! source and a libcamera source for Pi CSI cameras slot in behind the same
-//! trait; neither is built yet.
+//! Cameras behind one trait: the simulator's camera (frames shown to it by the
+//! demo and the tests), image files, and USB UVC/V4L2 cameras through nokhwa
+//! (`camera_usb`, cargo feature `usb-camera`). A libcamera source for Pi CSI
+//! cameras, where nokhwa fails, would slot in behind the same trait.
 
 use image::GrayImage;
 use std::collections::VecDeque;
@@ -23,6 +23,39 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError>;
     /// For logs and status.
     fn describe(&self) -> String;
+}
+
+/// A camera that cannot work in this build or setup: every frame is an
+/// "unavailable" with the reason, so the screen says out of order and the hub
+/// is told, instead of the kiosk pretending to scan.
+pub struct Missing(pub String);
+
+impl FrameSource for Missing {
+    fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError> {
+        std::thread::sleep(Duration::from_secs(1));
+        Err(CameraError::Unavailable(self.0.clone()))
+    }
+    fn describe(&self) -> String {
+        format!("no camera: {}", self.0)
+    }
+}
+
+/// The camera `[camera]` names.
+pub fn open_configured(c: &crate::config::Camera) -> Box<dyn FrameSource> {
+    #[cfg(feature = "usb-camera")]
+    {
+        match crate::camera_usb::UsbCamera::new(c.clone()) {
+            Ok(cam) => Box::new(cam),
+            Err(e) => Box::new(Missing(e.to_string())),
+        }
+    }
+    #[cfg(not(feature = "usb-camera"))]
+    {
+        Box::new(Missing(format!(
+            "camera.device = {:?}, but this build has no USB camera support (cargo feature usb-camera)",
+            c.device
+        )))
+    }
 }
 
 #[derive(Default)]

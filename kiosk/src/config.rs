@@ -25,6 +25,8 @@ pub struct Config {
     pub outbox: Outbox,
     /// Fridge hardware mapping.
     pub hardware: Hardware,
+    /// The scanning camera.
+    pub camera: Camera,
     /// Simulated hardware.
     pub simulator: Simulator,
     /// Logging.
@@ -115,6 +117,31 @@ pub struct FridgeMap {
     /// BCM pin of the door contact (0: none).
     #[serde(default)]
     pub door_gpio: u8,
+}
+
+/// The scanning camera (ignored when the simulator is on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Camera {
+    /// V4L2 device, `/dev/video0` or `0`; empty: no camera.
+    pub device: String,
+    /// Requested width (the closest the camera offers is used).
+    pub width: u32,
+    /// Requested height.
+    pub height: u32,
+    /// Requested frames per second.
+    pub fps: u32,
+}
+
+impl Default for Camera {
+    fn default() -> Self {
+        Self {
+            device: String::new(),
+            width: 1280,
+            height: 720,
+            fps: 15,
+        }
+    }
 }
 
 /// Simulated hardware for demos and tests.

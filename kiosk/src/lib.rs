@@ -7,6 +7,8 @@
 
 pub mod availability;
 pub mod camera;
+#[cfg(feature = "usb-camera")]
+pub mod camera_usb;
 pub mod config;
 pub mod driver;
 pub mod fridge;
@@ -198,7 +200,6 @@ pub async fn run(
         camera_problem: Some("no camera configured".into()),
         ..Default::default()
     });
-    // Only the simulator's camera exists so far; a real camera (nokhwa) slots in here.
     let papers = upload::PaperStore::new(store.tree("paper")?);
     let upload_task = tokio::spawn(upload::run(
         papers.clone(),
@@ -208,9 +209,16 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let scan_mode = Arc::new(watch::channel(scanner::Mode::Qr).0);
-    let scanner_task = cfg.simulator.enabled.then(|| {
+    let source: Option<Box<dyn camera::FrameSource>> = if cfg.simulator.enabled {
+        Some(Box::new(sim_camera.clone()))
+    } else if cfg.camera.device.trim().is_empty() {
+        None
+    } else {
+        Some(camera::open_configured(&cfg.camera))
+    };
+    let scanner_task = source.map(|source| {
         tokio::spawn(scanner::run(
-            Box::new(sim_camera.clone()),
+            source,
             handle.clone(),
             scan_tx,
             scan_mode.clone(),
