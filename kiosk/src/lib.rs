@@ -209,6 +209,7 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let scan_mode = Arc::new(watch::channel(scanner::Mode::Qr).0);
+    let preview = scanner::Preview::default();
     let source: Option<Box<dyn camera::FrameSource>> = if cfg.simulator.enabled {
         Some(Box::new(sim_camera.clone()))
     } else if cfg.camera.device.trim().is_empty() {
@@ -223,9 +224,10 @@ pub async fn run(
             scan_tx,
             scan_mode.clone(),
             papers.clone(),
-            scanner::TicketCheck {
+            scanner::ScannerLinks {
                 hub_key: id.hub_key,
                 store: id.store.to_string(),
+                preview: preview.clone(),
             },
             stop_rx.clone(),
         ))
@@ -249,6 +251,7 @@ pub async fn run(
         simulate: cfg.simulator.enabled,
         kiosk: Arc::from(id.kiosk.as_str()),
         asker,
+        preview,
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -70,13 +70,54 @@ pub struct LastScan {
     pub ticket_problem: Option<String>,
 }
 
-/// What the scanner checks pickup tickets against (the hub key from enrollment).
+/// The latest camera picture for the patient screen's live preview: a small
+/// JPEG, refreshed a few times a second, `None` while nothing is in view.
+#[derive(Clone, Default)]
+pub struct Preview(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl Preview {
+    /// The current picture.
+    pub fn get(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok().and_then(|p| p.clone())
+    }
+    fn set(&self, jpeg: Option<Vec<u8>>) {
+        if let Ok(mut p) = self.0.lock() {
+            *p = jpeg;
+        }
+    }
+}
+
+/// Longest side of the preview picture, pixels.
+const PREVIEW_SIZE: u32 = 480;
+/// Preview pictures are made at most this often.
+const PREVIEW_EVERY: Duration = Duration::from_millis(200);
+
+fn preview_jpeg(img: &image::GrayImage) -> Option<Vec<u8>> {
+    let (w, h) = img.dimensions();
+    let scale = (PREVIEW_SIZE as f32 / w.max(h).max(1) as f32).min(1.0);
+    let small = image::imageops::resize(
+        img,
+        ((w as f32 * scale) as u32).max(1),
+        ((h as f32 * scale) as u32).max(1),
+        image::imageops::FilterType::Triangle,
+    );
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 60)
+        .encode_image(&small)
+        .ok()?;
+    Some(out)
+}
+
+/// What the scanner checks pickup tickets against (the hub key from enrollment),
+/// and where it puts its live picture.
 #[derive(Clone)]
-pub struct TicketCheck {
+pub struct ScannerLinks {
     /// The hub's key.
     pub hub_key: rxedge_shared::sign::VerifyingKey,
     /// This kiosk's store.
     pub store: String,
+    /// Where the live preview goes.
+    pub preview: Preview,
 }
 
 use rxedge_shared::clock::system_now_ms as now_ms;
@@ -88,9 +129,11 @@ pub async fn run(
     status: watch::Sender<ScanStatus>,
     mode: std::sync::Arc<watch::Sender<Mode>>,
     papers: PaperStore,
-    tickets: TicketCheck,
+    tickets: ScannerLinks,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let preview = tickets.preview.clone();
+    let mut last_preview = Instant::now() - PREVIEW_EVERY;
     let mut good_run = 0u32;
     let mut st = ScanStatus {
         camera_ok: true,
@@ -109,8 +152,16 @@ pub async fn run(
             good_run = 0;
         }
         let capture_next = good_run + 1 >= GOOD_FRAMES;
+        let want_preview = last_preview.elapsed() >= PREVIEW_EVERY;
+        if want_preview {
+            last_preview = Instant::now();
+        }
+        let pv = preview.clone();
         let step = tokio::task::spawn_blocking(move || {
             let r = source.next_frame().map(|f| {
+                if want_preview {
+                    pv.set(f.as_ref().and_then(preview_jpeg));
+                }
                 f.map(|img| match m {
                     Mode::Qr => Seen::Codes(crate::qr::decode(&img, Duration::from_millis(120))),
                     Mode::Paper => {

@@ -37,6 +37,8 @@ pub struct UiState {
     pub kiosk: Arc<str>,
     /// Availability questions to the hub.
     pub asker: crate::availability::Asker,
+    /// The camera's live picture.
+    pub preview: crate::scanner::Preview,
 }
 
 fn error(e: EnqueueError) -> Response {
@@ -408,6 +410,21 @@ async fn order_status(
     )
 }
 
+/// The camera's live picture for the patient screen (204 while nothing is in view).
+async fn preview(State(s): State<UiState>) -> Response {
+    match s.preview.get() {
+        Some(jpeg) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            jpeg,
+        )
+            .into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
 /// The local router.
 pub fn router(state: UiState) -> Router {
     Router::new()
@@ -421,6 +438,7 @@ pub fn router(state: UiState) -> Router {
         .route("/api/patient", get(patient))
         .route("/api/availability", get(availability))
         .route("/api/order-status", get(order_status))
+        .route("/api/preview.jpg", get(preview))
         .route("/api/paper/start", post(paper_start))
         .route("/api/paper/stop", post(paper_stop))
         .route("/static/patient.js", get(patient_js))

@@ -223,6 +223,17 @@
     render();
     show("home");
   }
+  // Live preview: the camera's picture behind the guide frame while scanning.
+  setInterval(() => {
+    if (screen !== "scan" && screen !== "paper") return;
+    const img = document.querySelector("#" + screen + " img.preview");
+    if (!img || img.dataset.loading) return;
+    img.dataset.loading = "1";
+    const next = new Image();
+    next.onload = () => { img.src = next.src; img.hidden = false; delete img.dataset.loading; };
+    next.onerror = () => { img.hidden = true; delete img.dataset.loading; };
+    next.src = "/api/preview.jpg?t=" + Date.now();
+  }, 250);
   $("go-qr").addEventListener("click", () => { $("scan-title").dataset.t = "scan_title"; render(); show("scan"); });
   $("go-collect").addEventListener("click", () => { $("scan-title").dataset.t = "collect_title"; render(); show("scan"); });
   $("go-paper").addEventListener("click", () => show("paper"));

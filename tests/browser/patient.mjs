@@ -67,10 +67,21 @@ await run(async (browser) => {
     await page.locator("#advice", { hasText: "Place the paper inside the frame" }).waitFor({ timeout: 20_000 });
     await page.screenshot({ path: `${shots}/paper-1280x800.png` });
     await ask("show-page");
+    // The camera's live picture shows behind the guide frame while the page is held up.
+    await page.waitForFunction(() => {
+      const i = document.querySelector("#paper img.preview");
+      return i && !i.hidden && i.naturalWidth > 0;
+    }, null, { timeout: 10_000 });
+    if (await page.locator("#paper").isVisible()) {
+      await page.screenshot({ path: `${shots}/paper-preview-1280x800.png` });
+      const back = await page.locator("#paper button[data-back]").boundingBox();
+      if (!back || back.y + back.height > 801) throw new Error(`Back is off screen: ${JSON.stringify(back)}`);
+    }
     await page.locator("#done").waitFor({ state: "visible", timeout: 30_000 });
     if (!(await page.locator("#done-what").textContent()).includes("photographed")) throw new Error("not a paper capture");
     await page.screenshot({ path: `${shots}/done-paper-1280x800.png` });
     console.log("step: paper prescription photographed");
+    console.log("step: live preview shown");
     await page.click("#done button[data-back]");
     await page.click("#go-qr");
   }

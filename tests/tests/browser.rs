@@ -250,6 +250,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     if mode == "chunks" {
         expect.push("step: chunked set");
         expect.push("step: paper prescription photographed");
+        expect.push("step: live preview shown");
     }
     for step in expect {
         assert!(
