@@ -262,7 +262,16 @@ pub async fn run(
                     if seen.insert(code.text.clone(), Instant::now()).is_some() {
                         continue;
                     }
-                    let parsed = payload::parse(&code.text);
+                    // Parsers are fuzzed, but a scanned code is hostile input: a
+                    // panic costs this code (kept as unknown), never the scanner.
+                    let parsed =
+                        crate::qr::isolated(|| payload::parse(&code.text)).unwrap_or_else(|| {
+                            tracing::error!("payload parser panicked; code kept as unknown");
+                            Payload::Unknown {
+                                text: code.text.clone(),
+                                problem: Some("could not be parsed".into()),
+                            }
+                        });
                     let gtin = match &parsed {
                         Payload::Gs1(g) => g.gtin.clone(),
                         _ => None,

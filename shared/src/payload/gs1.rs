@@ -288,6 +288,13 @@ pub fn parse_element_string(text: &str) -> Result<Gs1, Gs1Error> {
             .or_else(|| t.strip_prefix('^'))
             .or_else(|| t.strip_prefix('\u{1d}'))
             .ok_or_else(|| Gs1Error::Syntax("no GS1 prefix ((, ^, ]d2 or GS)".into()))?;
+        // GS1 element strings use an ASCII character set; anything else would
+        // also make the fixed-length slicing below cut inside a character.
+        if !body.is_ascii() {
+            return Err(Gs1Error::Syntax(
+                "a GS1 element string holds only ASCII characters".into(),
+            ));
+        }
         let mut rest = body.replace('\u{1d}', "^");
         while !rest.is_empty() {
             let ai = ai_at(&rest)
@@ -547,6 +554,15 @@ mod tests {
             assert_eq!(g.batch.as_deref(), Some("ABC123"));
         }
         Ok(())
+    }
+
+    /// Found by cargo-fuzz (scripts/fuzz/parsers): a multi-byte character
+    /// where a fixed-length value ends used to panic on a char boundary.
+    #[test]
+    fn non_ascii_inside_a_fixed_length_value_is_refused_not_a_panic() {
+        let e = parse("\u{1d}20(\u{514}").unwrap_err();
+        assert!(e.to_string().contains("ASCII"), "{e}");
+        assert!(parse("(01)0950600013435\u{e9}").is_err());
     }
 
     #[test]
