@@ -1,5 +1,11 @@
 //! Paper prescription images uploaded by kiosks: content-addressed (sha256),
 //! idempotent, signed by the kiosk, written durably before the hub says yes.
+//!
+//! Two ways in: `PUT` with the whole image, or resumable: `HEAD` says how many
+//! bytes the hub already holds (`Upload-Offset`), and each `PATCH` appends the
+//! next piece at that offset (`Upload-Offset`, `Upload-Length`), fsynced, so an
+//! upload cut off on a poor link continues where it stopped. The last piece is
+//! checked against the sha256 before the image is kept.
 
 use crate::web::{AppError, AppState};
 use axum::body::Bytes;
@@ -15,7 +21,10 @@ use std::io::Write as _;
 /// Routes of this context.
 pub fn router(max_image_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route("/api/blobs/{sha}", put(upload).get(download))
+        .route(
+            "/api/blobs/{sha}",
+            put(upload).get(download).head(offset).patch(append),
+        )
         // Allow one byte more than the limit, so an oversize body gets our own message.
         .layer(DefaultBodyLimit::max(max_image_bytes.saturating_add(1)))
 }
@@ -30,6 +39,169 @@ fn valid_sha(sha: &str) -> bool {
 /// Where a blob lives.
 pub fn path_of(state_dir: &std::path::Path, sha: &str) -> std::path::PathBuf {
     state_dir.join("blobs").join(&sha[..2]).join(sha)
+}
+
+fn header(headers: &HeaderMap, h: &str) -> String {
+    headers
+        .get(h)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The enrolled kiosk that signed this upload's address, or 403.
+async fn authorize(s: &AppState, headers: &HeaderMap, sha: &str) -> Result<String, AppError> {
+    let kiosk = header(headers, "x-rxedge-kiosk");
+    let sig = header(headers, "x-rxedge-signature");
+    let known = crate::devices::get(&s.0.db, &kiosk)
+        .await?
+        .filter(|k| !k.revoked)
+        .and_then(|k| k.verifying_key())
+        .ok_or_else(|| AppError::Forbidden("unknown kiosk".into()))?;
+    sign::verify_detached(&known, Context::Blob, sha.as_bytes(), &sig)
+        .map_err(|_| AppError::Forbidden("the upload is not signed by this kiosk".into()))?;
+    Ok(kiosk)
+}
+
+fn part_of(path: &std::path::Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.part"))
+}
+
+fn with_offset(status: StatusCode, offset: u64, msg: &str) -> Response {
+    (
+        status,
+        [("upload-offset", offset.to_string())],
+        msg.to_owned(),
+    )
+        .into_response()
+}
+
+/// `HEAD`: how many bytes of this image the hub holds (the whole image once stored).
+async fn offset(
+    State(s): State<AppState>,
+    Path(sha): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !valid_sha(&sha) {
+        return Err(AppError::NotFound("no such image".into()));
+    }
+    authorize(&s, &headers, &sha).await?;
+    let path = path_of(&s.0.cfg.paths.state_dir, &sha);
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).ok();
+    Ok(match (len(&path), len(&part_of(&path))) {
+        (Some(n), _) => with_offset(StatusCode::OK, n, ""),
+        (None, Some(n)) => with_offset(StatusCode::OK, n, ""),
+        (None, None) => with_offset(StatusCode::NOT_FOUND, 0, ""),
+    })
+}
+
+/// Serialises appends: two pieces of one image must never interleave.
+static APPEND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+enum Appended {
+    Stored,
+    Already(u64),
+    More(u64),
+    WrongOffset(u64),
+    Damaged(String),
+    TooLong,
+}
+
+/// `PATCH`: append the next piece at `Upload-Offset` of an `Upload-Length` image.
+async fn append(
+    State(s): State<AppState>,
+    Path(sha): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if !valid_sha(&sha) {
+        return Err(AppError::BadRequest(
+            "the address must be the image's lowercase hex sha256".into(),
+        ));
+    }
+    let kiosk = authorize(&s, &headers, &sha).await?;
+    let num = |h: &str| {
+        header(&headers, h)
+            .parse::<u64>()
+            .map_err(|_| AppError::BadRequest(format!("{h} must be a number of bytes")))
+    };
+    let (at, total) = (num("upload-offset")?, num("upload-length")?);
+    let max = s.0.cfg.ingest.max_image_bytes as u64;
+    if total > max {
+        return Ok((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(serde_json::json!({ "error": format!("The image is {total} bytes; the limit is {max} bytes.") })),
+        )
+            .into_response());
+    }
+    let path = path_of(&s.0.cfg.paths.state_dir, &sha);
+    let sha2 = sha.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> std::io::Result<Appended> {
+        let _one = APPEND.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(m) = std::fs::metadata(&path) {
+            return Ok(Appended::Already(m.len()));
+        }
+        let dir = path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("no parent"))?;
+        std::fs::create_dir_all(dir)?;
+        let part = part_of(&path);
+        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if at != have {
+            return Ok(Appended::WrongOffset(have));
+        }
+        if have + body.len() as u64 > total {
+            return Ok(Appended::TooLong);
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&part)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        let now = have + body.len() as u64;
+        if now < total {
+            return Ok(Appended::More(now));
+        }
+        let got = format!("{:x}", Sha256::digest(std::fs::read(&part)?));
+        if got != sha2 {
+            std::fs::remove_file(&part)?;
+            return Ok(Appended::Damaged(got));
+        }
+        std::fs::rename(&part, &path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(Appended::Stored)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(format!("storing blob {sha}: {e}")))?;
+    Ok(match outcome {
+        Appended::Stored => {
+            tracing::info!(%sha, kiosk = %kiosk, bytes = total, "paper image stored (resumable)");
+            with_offset(StatusCode::CREATED, total, "stored")
+        }
+        Appended::Already(n) => with_offset(StatusCode::OK, n, "already stored"),
+        Appended::More(n) => with_offset(StatusCode::ACCEPTED, n, "more"),
+        Appended::WrongOffset(n) => with_offset(
+            StatusCode::CONFLICT,
+            n,
+            &format!("the hub holds {n} bytes of this image; continue from there"),
+        ),
+        Appended::TooLong => {
+            return Err(AppError::BadRequest(
+                "the piece goes past Upload-Length".into(),
+            ))
+        }
+        Appended::Damaged(got) => {
+            return Err(AppError::BadRequest(format!(
+                "the image's sha256 is {got}, not {sha}: upload damaged, send again"
+            )))
+        }
+    })
 }
 
 async fn upload(
@@ -51,22 +223,7 @@ async fn upload(
         )
             .into_response());
     }
-    let header = |h: &str| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let kiosk = header("x-rxedge-kiosk");
-    let sig = header("x-rxedge-signature");
-    let known = crate::devices::get(&s.0.db, &kiosk)
-        .await?
-        .filter(|k| !k.revoked)
-        .and_then(|k| k.verifying_key())
-        .ok_or_else(|| AppError::Forbidden("unknown kiosk".into()))?;
-    sign::verify_detached(&known, Context::Blob, sha.as_bytes(), &sig)
-        .map_err(|_| AppError::Forbidden("the upload is not signed by this kiosk".into()))?;
+    let kiosk = authorize(&s, &headers, &sha).await?;
     let got = format!("{:x}", Sha256::digest(&body));
     if got != sha {
         return Err(AppError::BadRequest(format!(

@@ -60,36 +60,20 @@ pub async fn run(
                 failed = true;
                 break;
             }
-            let r = client
-                .put(format!("{hub_url}/api/blobs/{sha}"))
-                .header("x-rxedge-kiosk", &kiosk)
-                .header(
-                    "x-rxedge-signature",
-                    sign::sign_detached(&key, Context::Blob, sha.as_bytes()),
-                )
-                .header("content-type", "image/jpeg")
-                .body(v.to_vec())
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status().is_success() => {
+            match send(&client, &hub_url, &kiosk, &key, &sha, &v).await {
+                Ok(()) => {
                     // The hub has it on disk: delete our copy.
                     let _ = store.tree.remove(&k);
                     let _ = store.tree.flush_async().await;
                     tracing::info!(%sha, "paper image delivered and deleted from the kiosk");
                 }
-                Ok(resp) if resp.status() == reqwest::StatusCode::BAD_REQUEST => {
+                Err(Failure::Damaged(why)) => {
                     // Our copy does not match its address: nothing a retry can fix.
-                    tracing::error!(%sha, status = %resp.status(), "paper image refused as damaged; dropped");
+                    tracing::error!(%sha, %why, "paper image refused as damaged; dropped");
                     let _ = store.tree.remove(&k);
                 }
-                Ok(resp) => {
-                    tracing::warn!(%sha, status = %resp.status(), "paper image upload refused; will retry");
-                    failed = true;
-                }
-                Err(e) => {
-                    tracing::warn!(%sha, error = %e, "hub unreachable for paper upload; will retry");
+                Err(Failure::Retry(why)) => {
+                    tracing::warn!(%sha, %why, "paper image not delivered yet; will resume");
                     failed = true;
                 }
             }
@@ -105,6 +89,83 @@ pub async fn run(
             _ = store.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Pieces of this size are appended one request at a time, so a cut-off upload
+/// loses at most one piece.
+const PIECE: usize = 64 * 1024;
+
+enum Failure {
+    /// Try again later (from where the hub got to).
+    Retry(String),
+    /// The hub says our bytes do not match their address.
+    Damaged(String),
+}
+
+/// Resumable upload: ask the hub how much it holds, then append the rest.
+async fn send(
+    client: &reqwest::Client,
+    hub_url: &str,
+    kiosk: &str,
+    key: &SigningKey,
+    sha: &str,
+    data: &[u8],
+) -> Result<(), Failure> {
+    let url = format!("{hub_url}/api/blobs/{sha}");
+    let sig = sign::sign_detached(key, Context::Blob, sha.as_bytes());
+    let offset_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let head = client
+        .head(&url)
+        .header("x-rxedge-kiosk", kiosk)
+        .header("x-rxedge-signature", &sig)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .map_err(|e| Failure::Retry(format!("hub unreachable: {e}")))?;
+    let mut at = match head.status() {
+        reqwest::StatusCode::NOT_FOUND => 0,
+        s if s.is_success() => offset_of(&head).unwrap_or(0),
+        s => return Err(Failure::Retry(format!("hub answered {s}"))),
+    };
+    if at >= data.len() {
+        return Ok(());
+    }
+    if at > 0 {
+        tracing::info!(%sha, at, of = data.len(), "resuming paper image upload");
+    }
+    loop {
+        let end = (at + PIECE).min(data.len());
+        let r = client
+            .patch(&url)
+            .header("x-rxedge-kiosk", kiosk)
+            .header("x-rxedge-signature", &sig)
+            .header("upload-offset", at.to_string())
+            .header("upload-length", data.len().to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(data[at..end].to_vec())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(format!("hub unreachable: {e}")))?;
+        match r.status() {
+            reqwest::StatusCode::CREATED | reqwest::StatusCode::OK => return Ok(()),
+            // More wanted, or we were out of step: continue from the hub's count.
+            reqwest::StatusCode::ACCEPTED | reqwest::StatusCode::CONFLICT => {
+                at = offset_of(&r)
+                    .filter(|n| *n <= data.len())
+                    .ok_or_else(|| Failure::Retry("no usable Upload-Offset".into()))?;
+            }
+            reqwest::StatusCode::BAD_REQUEST => {
+                return Err(Failure::Damaged(r.text().await.unwrap_or_default()))
+            }
+            s => return Err(Failure::Retry(format!("hub answered {s}"))),
         }
     }
 }

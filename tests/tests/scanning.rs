@@ -319,6 +319,80 @@ async fn the_hub_refuses_oversize_unsigned_and_damaged_images_with_a_message() -
     assert_eq!(st, reqwest::StatusCode::CREATED);
     let (st, _) = put(small, sha.clone(), sign(&sha)).await?;
     assert_eq!(st, reqwest::StatusCode::OK, "a retry is harmless");
+
+    // Resumable: an upload cut off half-way continues from the hub's count.
+    let image: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = format!("{:x}", sha2::Sha256::digest(&image));
+    let url = format!("{}/api/blobs/{sha}", hub.url());
+    let patch = |at: usize, piece: &[u8], sha: &str| {
+        c.patch(format!("{}/api/blobs/{sha}", hub.url()))
+            .header("x-rxedge-kiosk", "k1")
+            .header("x-rxedge-signature", sign(sha))
+            .header("upload-offset", at.to_string())
+            .header("upload-length", image.len().to_string())
+            .body(piece.to_vec())
+            .send()
+    };
+    let offset = |r: &reqwest::Response| {
+        r.headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let head = || {
+        c.head(&url)
+            .header("x-rxedge-kiosk", "k1")
+            .header("x-rxedge-signature", sign(&sha))
+            .send()
+    };
+    assert_eq!(head().await?.status(), reqwest::StatusCode::NOT_FOUND);
+    let r = patch(0, &image[..120_000], &sha).await?;
+    assert_eq!(
+        (r.status(), offset(&r)),
+        (reqwest::StatusCode::ACCEPTED, Some(120_000))
+    );
+    // The link drops; later the kiosk asks where to continue.
+    let r = head().await?;
+    assert_eq!(
+        (r.status(), offset(&r)),
+        (reqwest::StatusCode::OK, Some(120_000))
+    );
+    let r = patch(50_000, &image[50_000..60_000], &sha).await?;
+    assert_eq!(
+        (r.status(), offset(&r)),
+        (reqwest::StatusCode::CONFLICT, Some(120_000)),
+        "out of step is refused, with the count"
+    );
+    let r = patch(120_000, &image[120_000..], &sha).await?;
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let stored = reqwest::get(&url).await?.bytes().await?;
+    assert_eq!(stored.as_ref(), image.as_slice());
+    // A damaged resumable upload is refused at its last piece and starts over.
+    let good = &image[..1000];
+    let small_sha = format!("{:x}", sha2::Sha256::digest(good));
+    let mut bad = good.to_vec();
+    bad[7] ^= 1;
+    let send = |at: usize, piece: Vec<u8>| {
+        c.patch(format!("{}/api/blobs/{small_sha}", hub.url()))
+            .header("x-rxedge-kiosk", "k1")
+            .header("x-rxedge-signature", sign(&small_sha))
+            .header("upload-offset", at.to_string())
+            .header("upload-length", "1000")
+            .body(piece)
+            .send()
+    };
+    assert_eq!(
+        send(0, bad[..600].to_vec()).await?.status(),
+        reqwest::StatusCode::ACCEPTED
+    );
+    let r = send(600, bad[600..].to_vec()).await?;
+    assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(r.text().await?.contains("damaged"));
+    // Nothing of it was kept: the whole image can be sent again from 0.
+    assert_eq!(
+        send(0, good.to_vec()).await?.status(),
+        reqwest::StatusCode::CREATED
+    );
     Ok(())
 }
 
