@@ -41,6 +41,25 @@ pub fn path_of(state_dir: &std::path::Path, sha: &str) -> std::path::PathBuf {
     state_dir.join("blobs").join(&sha[..2]).join(sha)
 }
 
+fn too_large(size: u64, max: u64) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        axum::Json(serde_json::json!({ "error": format!("The image is {size} bytes; the limit is {max} bytes.") })),
+    )
+        .into_response()
+}
+
+/// The upload's address, or a message saying what it must be.
+fn check_sha(sha: &str) -> Result<(), AppError> {
+    if valid_sha(sha) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(
+            "the address must be the image's lowercase hex sha256".into(),
+        ))
+    }
+}
+
 fn header(headers: &HeaderMap, h: &str) -> String {
     headers
         .get(h)
@@ -118,11 +137,7 @@ async fn append(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    if !valid_sha(&sha) {
-        return Err(AppError::BadRequest(
-            "the address must be the image's lowercase hex sha256".into(),
-        ));
-    }
+    check_sha(&sha)?;
     let kiosk = authorize(&s, &headers, &sha).await?;
     let num = |h: &str| {
         header(&headers, h)
@@ -132,11 +147,7 @@ async fn append(
     let (at, total) = (num("upload-offset")?, num("upload-length")?);
     let max = s.0.cfg.ingest.max_image_bytes as u64;
     if total > max {
-        return Ok((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({ "error": format!("The image is {total} bytes; the limit is {max} bytes.") })),
-        )
-            .into_response());
+        return Ok(too_large(total, max));
     }
     let path = path_of(&s.0.cfg.paths.state_dir, &sha);
     let sha2 = sha.clone();
@@ -210,18 +221,10 @@ async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    if !valid_sha(&sha) {
-        return Err(AppError::BadRequest(
-            "the address must be the image's lowercase hex sha256".into(),
-        ));
-    }
+    check_sha(&sha)?;
     let max = s.0.cfg.ingest.max_image_bytes;
     if body.len() > max {
-        return Ok((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            axum::Json(serde_json::json!({ "error": format!("The image is {} bytes; the limit is {max} bytes.", body.len()) })),
-        )
-            .into_response());
+        return Ok(too_large(body.len() as u64, max as u64));
     }
     let kiosk = authorize(&s, &headers, &sha).await?;
     let got = format!("{:x}", Sha256::digest(&body));

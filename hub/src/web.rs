@@ -213,6 +213,13 @@ pub fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A timestamp as `YYYY-MM-DD HH:MM` UTC (screens that say "(UTC)" and CSV exports).
+pub fn fmt_utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 fn fmt_ms(ms: Option<i64>) -> String {
     match ms.and_then(chrono::DateTime::from_timestamp_millis) {
         Some(t) => t

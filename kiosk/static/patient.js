@@ -153,10 +153,7 @@
     else {
       const o = orderAnswer.answer.order;
       text = t("order_" + o.status, { ref: o.reference });
-      if (orderAnswer.cached) {
-        const mins = Math.max(1, Math.round(orderAnswer.age_secs / 60));
-        text += " " + t("stock_cached", { age: mins >= 60 ? Math.round(mins / 60) + " h" : mins + " min" });
-      }
+      text += cachedNote(orderAnswer);
     }
     el.textContent = text;
     el.hidden = !text;
@@ -175,6 +172,12 @@
       .then((a) => { if (stockFor === last.seq) { stock = a; paintStock(); } })
       .catch(() => {});
   }
+  // For an answer the kiosk kept while the hub is away: how old it is.
+  function cachedNote(a) {
+    if (!a.cached) return "";
+    const mins = Math.max(1, Math.round(a.age_secs / 60));
+    return " " + t("stock_cached", { age: mins >= 60 ? Math.round(mins / 60) + " h" : mins + " min" });
+  }
   function money(minor) {
     return new Intl.NumberFormat(lang + "-CH", { style: "currency", currency: "CHF" }).format(minor / 100);
   }
@@ -187,10 +190,7 @@
       ? t("stock_yes", { name: item.name, price: money(item.price_minor) })
       : t("stock_no", { name: item.name });
     if (item.in_stock <= 0 && item.generics && item.generics.length) text += " " + t("stock_generic", { name: item.generics[0][1] });
-    if (stock.cached) {
-      const mins = Math.max(1, Math.round(stock.age_secs / 60));
-      text += " " + t("stock_cached", { age: mins >= 60 ? Math.round(mins / 60) + " h" : mins + " min" });
-    }
+    text += cachedNote(stock);
     el.textContent = text;
     el.hidden = false;
   }

@@ -160,13 +160,6 @@ pub fn parse_price(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("price {t:?} is too large"))
 }
 
-/// Format minor units as `12.50`.
-pub fn fmt_price(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
-}
-
 fn split_list(s: &str) -> Vec<String> {
     s.split(';')
         .map(str::trim)
@@ -520,8 +513,8 @@ mod tests {
         assert!(parse_price("-1").is_err());
         assert!(parse_price("1e3").is_err());
         assert!(parse_price("99999999999999999999").is_err());
-        assert_eq!(fmt_price(1205), "12.05");
-        assert_eq!(fmt_price(-5), "-0.05");
+        assert_eq!(rxedge_shared::billing::fmt(1205), "12.05");
+        assert_eq!(rxedge_shared::billing::fmt(-5), "-0.05");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Catalog screens and API: browse and search, CSV import with per-line errors.
 
-use super::{fmt_price, CatalogError};
+use super::CatalogError;
 use crate::web::{layout, AppError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use maud::{html, Markup};
+use rxedge_shared::billing::fmt as fmt_price;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

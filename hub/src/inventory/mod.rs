@@ -266,6 +266,37 @@ pub async fn move_stock(
     Ok((lot, b))
 }
 
+/// A new, empty, available lot row; its stock arrives through the ledger.
+struct EmptyLot<'a> {
+    location: &'a str,
+    gtin: Option<&'a str>,
+    product: &'a str,
+    batch: &'a str,
+    expiry: NaiveDate,
+}
+
+impl EmptyLot<'_> {
+    async fn insert(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        now_ms: i64,
+    ) -> Result<i64, InvError> {
+        let row = sqlx::query(
+            "INSERT INTO lots (location_id, gtin, product, lot, expiry, quantity, reserved, status, received_ms) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, 'available', $6) RETURNING id",
+        )
+        .bind(self.location)
+        .bind(self.gtin)
+        .bind(self.product)
+        .bind(self.batch)
+        .bind(self.expiry.to_string())
+        .bind(now_ms)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
 /// Goods in.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Receipt {
@@ -370,19 +401,14 @@ pub async fn receive(db: &Db, r: &Receipt, ctx: &MoveCtx, at: At) -> Result<Lot,
     let lot = match existing {
         Some(row) => Lot::from_row(&row)?,
         None => {
-            let row = sqlx::query(
-                "INSERT INTO lots (location_id, gtin, product, lot, expiry, quantity, reserved, status, received_ms) \
-                 VALUES ($1, $2, $3, $4, $5, 0, 0, 'available', $6) RETURNING id",
-            )
-            .bind(r.location.trim())
-            .bind(&product.gtin)
-            .bind(&product.name)
-            .bind(batch)
-            .bind(expiry.to_string())
-            .bind(at.now_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = row.try_get(0)?;
+            let row = EmptyLot {
+                location: r.location.trim(),
+                gtin: Some(&product.gtin),
+                product: &product.name,
+                batch,
+                expiry,
+            };
+            let id = row.insert(&mut tx, at.now_ms).await?;
             lock_lot(&mut tx, db, id).await?
         }
     };
@@ -435,19 +461,15 @@ pub async fn open_lot(db: &Db, n: &NewLot, ctx: &MoveCtx, at: At) -> Result<i64,
     let (location, batch, quantity) = (n.location.trim(), n.lot.trim(), n.quantity);
     let mut tx = db.begin_write().await?;
     location_kind(&mut tx, location).await?;
-    let row = sqlx::query(
-        "INSERT INTO lots (location_id, gtin, product, lot, expiry, quantity, reserved, status, received_ms) \
-         VALUES ($1, $2, $3, $4, $5, 0, 0, 'available', $6) RETURNING id",
-    )
-    .bind(location)
-    .bind(gtin)
-    .bind(product)
-    .bind(batch)
-    .bind(expiry.to_string())
-    .bind(at.now_ms)
-    .fetch_one(&mut *tx)
+    let id = EmptyLot {
+        location,
+        gtin: gtin.as_deref(),
+        product: &product,
+        batch,
+        expiry,
+    }
+    .insert(&mut tx, at.now_ms)
     .await?;
-    let id: i64 = row.try_get(0)?;
     let lot = lock_lot(&mut tx, db, id).await?;
     if quantity > 0 {
         move_locked(

@@ -7,7 +7,7 @@
 
 use super::{At, Count, InvError, Lot, MoveCtx, NewLot, Receipt};
 use crate::catalog;
-use crate::web::{layout, AppError, AppState, FeedItem};
+use crate::web::{fmt_utc, layout, AppError, AppState, FeedItem};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -454,7 +454,7 @@ async fn trace_csv(
     .map_err(err)?;
     for l in &lines {
         w.write_record([
-            fmt_time(l.at_ms),
+            fmt_utc(l.at_ms),
             l.kind.clone(),
             l.qty.to_string(),
             l.order_ref.clone().unwrap_or_default(),
@@ -487,12 +487,6 @@ fn sanitize(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect()
-}
-
-fn fmt_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
 }
 
 async fn ledger_check(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -802,7 +796,7 @@ async fn lot_page(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Mark
                 thead { tr { th { "#" } th { "Time (UTC)" } th { "Movement" } th { "On hand Δ" } th { "Reserved Δ" } th { "After" } th { "By" } th { "Reason / order" } } }
                 tbody {
                     @for m in &moves {
-                        tr { td { (m["id"]) } td { (fmt_time(m["at_ms"].as_i64().unwrap_or(0))) } td { (text(m, "kind")) }
+                        tr { td { (m["id"]) } td { (fmt_utc(m["at_ms"].as_i64().unwrap_or(0))) } td { (text(m, "kind")) }
                              td.num { (m["qty_delta"]) } td.num { (m["reserved_delta"]) } td.num { (m["on_hand_after"]) "/" (m["reserved_after"]) }
                              td { (text(m, "actor")) } td { (text(m, "reason")) " " (text(m, "order_ref")) " " (text(m, "patient")) } }
                     }
@@ -879,7 +873,7 @@ async fn recalls_page(State(s): State<AppState>) -> Result<Markup, AppError> {
         let batch: String = r.try_get("batch")?;
         items.push(html! {
             tr {
-                td { (fmt_time(r.try_get("at_ms")?)) } td { (r.try_get::<Option<String>, _>("name")?.unwrap_or_default()) } td { (gtin) } td { (batch) }
+                td { (fmt_utc(r.try_get("at_ms")?)) } td { (r.try_get::<Option<String>, _>("name")?.unwrap_or_default()) } td { (gtin) } td { (batch) }
                 td { (r.try_get::<String, _>("reason")?) } td { (r.try_get::<String, _>("actor")?) } td.num { (r.try_get::<i64, _>("lots")?) }
                 td { a href=(format!("/inventory/trace?gtin={gtin}&batch={}", urlenc(&batch))) { "who received it" } }
             }
@@ -937,7 +931,7 @@ async fn trace_page(
                 tbody {
                     @if lines.is_empty() { tr { td colspan="6" { "No pack of this batch has left the pharmacy." } } }
                     @for l in &lines {
-                        tr { td { (fmt_time(l.at_ms)) } td { (l.order_ref.clone().unwrap_or_else(|| "desk sale".into())) } td { (l.patient.clone().unwrap_or_default()) }
+                        tr { td { (fmt_utc(l.at_ms)) } td { (l.order_ref.clone().unwrap_or_else(|| "desk sale".into())) } td { (l.patient.clone().unwrap_or_default()) }
                              td.num { (l.qty) } td { (l.actor) } td { (l.location) } }
                     }
                 }

@@ -2,7 +2,7 @@
 
 use super::{Desk, OrderError, Settings};
 use crate::inventory::At;
-use crate::web::{layout, AppError, AppState, FeedItem};
+use crate::web::{fmt_utc, layout, AppError, AppState, FeedItem};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -284,17 +284,11 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                     thead { tr { th { "When (UTC)" } th { "Step" } th { "From → to" } th { "By" } th { "Reason" } } }
                     tbody {
                         @for (at, action, from, to, actor, reason) in &trail {
-                            tr { td { (fmt_time(*at)) } td { (action) } td { (state_label(from)) " → " (state_label(to)) } td { (actor) } td { (reason) } }
+                            tr { td { (fmt_utc(*at)) } td { (action) } td { (state_label(from)) " → " (state_label(to)) } td { (actor) } td { (reason) } }
                         }
                     }
                 }
             }
         },
     ))
-}
-
-fn fmt_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
 }
