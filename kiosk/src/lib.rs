@@ -18,6 +18,7 @@ pub mod link;
 pub mod paper;
 pub mod qr;
 pub mod scanner;
+pub mod selftest;
 pub mod sim;
 pub mod store;
 pub mod ui;

@@ -58,6 +58,12 @@ enum Cmd {
         /// The text, as a code reader gives it.
         text: String,
     },
+    /// Check this build on its hardware: QR decode, CHMED parse, sled store, alarm rule.
+    /// Prints one JSON line per check; exits 1 if any fails.
+    Selftest {
+        /// Photos of QR codes to decode as well (with `N.txt` beside `N.png` to compare).
+        qr: Vec<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +79,24 @@ fn main() -> anyhow::Result<()> {
         let p = rxedge_shared::payload::parse(text);
         println!("{}", serde_json::to_string_pretty(&p)?);
         return Ok(());
+    }
+    if let Some(Cmd::Selftest { qr }) = &cli.cmd {
+        let tmp = std::env::temp_dir().join(format!("rxedge-selftest-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let checks = rxedge_kiosk::selftest::run(qr, &tmp);
+        let _ = std::fs::remove_dir_all(&tmp);
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        for c in &checks {
+            println!("{}", serde_json::to_string(c)?);
+        }
+        println!(
+            "selftest: {} on {}: {} passed, {failed} failed",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH,
+            checks.len() - failed
+        );
+        std::process::exit(i32::from(failed > 0));
     }
     if cli.print_default_config {
         print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
@@ -113,7 +137,7 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
-            Cmd::Parse { .. } | Cmd::Scan { .. } => {}
+            Cmd::Parse { .. } | Cmd::Scan { .. } | Cmd::Selftest { .. } => {}
         }
         Ok::<_, anyhow::Error>(())
     })
