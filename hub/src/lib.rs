@@ -3,6 +3,7 @@
 //! One module per bounded context, each with its own router merged over one
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
+pub mod backup;
 pub mod blobs;
 pub mod broker;
 pub mod catalog;
@@ -14,6 +15,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod metrics;
 pub mod orders;
+pub mod service;
 pub mod store;
 pub mod web;
 
@@ -164,6 +166,11 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
+    let supervisor = tokio::spawn(service::supervise(
+        db.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
     // Live streams (SSE) must end when the hub stops, or graceful shutdown
     // would wait for every open browser tab forever.
     let (closing_tx, closing) = watch::channel(false);
@@ -172,6 +179,7 @@ pub async fn run(
         let _ = closing_tx.send(true);
     };
     let max_image = cfg.ingest.max_image_bytes;
+    let metrics_layer = metrics.clone();
     let state = web::AppState(Arc::new(web::Inner {
         db,
         cfg,
@@ -185,12 +193,19 @@ pub async fn run(
         fridges: views,
         closing,
     }));
-    let app = web::router(max_image).with_state(state);
+    let app = web::router(max_image)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics_layer,
+            web::observe,
+        ));
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    service::stopping();
     let _ = stop_tx.send(true);
+    let _ = supervisor.await;
     let _ = conn.await;
     let _ = worker.await;
     let _ = cc_task.await;
@@ -212,8 +227,13 @@ pub fn init_tracing(filter: &str, json: bool) {
     let b = tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr);
+    // Under systemd, stderr goes to the journal, which stamps the time itself
+    // and shows colour codes as garbage.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = if json {
         b.json().try_init()
+    } else if journal {
+        b.with_ansi(false).without_time().try_init()
     } else {
         b.try_init()
     };

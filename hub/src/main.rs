@@ -41,6 +41,19 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CatalogCmd,
     },
+    /// Write a consistent backup (database, hub key, images) to FILE while the hub runs.
+    Backup {
+        /// Output file, e.g. rxedge-2026-11-26.tar.gz.
+        file: PathBuf,
+    },
+    /// Restore a backup made by `backup`. Stop the hub first.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace an existing database (it is moved aside, not deleted).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the hub with its embedded broker and a simulated kiosk, for a first look.
     Demo {
         /// Where the demo keeps its state.
@@ -133,6 +146,31 @@ fn main() -> anyhow::Result<()> {
                         rxedge_hub::coldchain::import::store_history(&db, &f, &report, now_ms())
                             .await?;
                     eprintln!("{n} new daily record(s) stored as the history of {f}");
+                }
+            }
+            Cmd::Backup { file } => {
+                let m = rxedge_hub::backup::backup(&cfg, &file).await?;
+                let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+                println!(
+                    "backup written to {}: {} database, schema {}, {} file(s), {bytes} bytes before compression",
+                    file.display(),
+                    m.backend,
+                    m.schema_version,
+                    m.files.len()
+                );
+            }
+            Cmd::Restore { file, force } => {
+                let r = rxedge_hub::backup::restore(&cfg, &file, force).await?;
+                println!(
+                    "restored {} (made {} by RxEdge {}, schema {}); schema now {}",
+                    file.display(),
+                    rxedge_hub::web::fmt_utc(r.manifest.created_ms),
+                    r.manifest.rxedge_version,
+                    r.manifest.schema_version,
+                    r.schema_version
+                );
+                for p in &r.moved_aside {
+                    println!("kept aside: {}", p.display());
                 }
             }
             Cmd::Catalog {

@@ -88,6 +88,16 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// The highest schema version this build knows (both engines share numbering).
+pub fn latest_migration() -> i64 {
+    SQLITE
+        .iter()
+        .chain(POSTGRES)
+        .map(|m| m.0)
+        .max()
+        .unwrap_or(0)
+}
+
 fn migrator(backend: Backend) -> Migrator {
     let set = match backend {
         Backend::Sqlite => SQLITE,
@@ -109,6 +119,26 @@ fn migrator(backend: Backend) -> Migrator {
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
     }
+}
+
+/// Bring a database to schema `version` exactly as an older RxEdge release
+/// would have left it (the migrations up to and including `version`). Upgrade
+/// tests start from this; [`Db::connect`] then migrates the rest.
+pub async fn migrate_up_to(
+    pool: &AnyPool,
+    backend: Backend,
+    version: i64,
+) -> Result<(), StoreError> {
+    let mut m = migrator(backend);
+    m.migrations = Cow::Owned(
+        m.migrations
+            .iter()
+            .filter(|x| x.version <= version)
+            .cloned()
+            .collect(),
+    );
+    m.run(pool).await?;
+    Ok(())
 }
 
 impl Db {

@@ -19,6 +19,7 @@ use rxedge_shared::sign::{self, SigningKey};
 use rxedge_shared::{KioskId, StoreId};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -328,6 +329,18 @@ async fn healthz(State(s): State<AppState>) -> Response {
     (status, Json(serde_json::json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems }))).into_response()
 }
 
+/// Times every request for `rxedge_hub_http_request_seconds` (to the response head).
+pub async fn observe(
+    State(m): State<Arc<crate::metrics::Metrics>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let t = std::time::Instant::now();
+    let r = next.run(req).await;
+    m.http_seconds.observe(t.elapsed().as_secs_f64());
+    r
+}
+
 async fn metrics(State(s): State<AppState>) -> Result<Response, AppError> {
     let now = now_ms();
     let kiosks: Vec<(String, bool, u64, f64)> = devices::list(&s.0.db)
@@ -345,11 +358,18 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, AppError> {
             )
         })
         .collect();
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.0.metrics.render(&kiosks),
+    let alarms: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT state, CAST(COUNT(*) AS BIGINT) FROM alarms WHERE state <> 'cleared' GROUP BY state",
     )
-        .into_response())
+    .fetch_all(&s.0.db.pool)
+    .await?;
+    let mut text = s.0.metrics.render(&kiosks);
+    text.push_str("# HELP rxedge_hub_alarms Cold-chain alarms not yet cleared, by state.\n# TYPE rxedge_hub_alarms gauge\n");
+    for state in ["active", "acknowledged"] {
+        let n = alarms.iter().find(|(s, _)| s == state).map_or(0, |a| a.1);
+        let _ = writeln!(text, "rxedge_hub_alarms{{state=\"{state}\"}} {n}");
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// Enrollment request from a kiosk.

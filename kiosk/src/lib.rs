@@ -19,6 +19,7 @@ pub mod paper;
 pub mod qr;
 pub mod scanner;
 pub mod selftest;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod ui;
@@ -211,6 +212,7 @@ pub async fn run(
     ));
     let scan_mode = Arc::new(watch::channel(scanner::Mode::Qr).0);
     let preview = scanner::Preview::default();
+    let metrics = Arc::new(ui::KioskMetrics::default());
     let source: Option<Box<dyn camera::FrameSource>> = if cfg.simulator.enabled {
         Some(Box::new(sim_camera.clone()))
     } else if cfg.camera.device.trim().is_empty() {
@@ -229,6 +231,7 @@ pub async fn run(
                 hub_key: id.hub_key,
                 store: id.store.to_string(),
                 preview: preview.clone(),
+                metrics: metrics.clone(),
             },
             stop_rx.clone(),
         ))
@@ -241,6 +244,11 @@ pub async fn run(
         ))
     });
 
+    let supervisor = tokio::spawn(service::supervise(
+        store.clone(),
+        handle.status.clone(),
+        stop_rx.clone(),
+    ));
     let app = ui::router(ui::UiState {
         handle,
         fridges: fridge_status,
@@ -253,11 +261,17 @@ pub async fn run(
         kiosk: Arc::from(id.kiosk.as_str()),
         asker,
         preview,
+        metrics,
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    service::stopping();
     let _ = stop_tx.send(true);
+    let _ = supervisor.await;
     if let Some(t) = sim_task {
         let _ = t.await;
     }
@@ -355,8 +369,13 @@ pub fn init_tracing(filter: &str, json: bool) {
     let b = tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr);
+    // Under systemd, stderr goes to the journal, which stamps the time itself
+    // and shows colour codes as garbage.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let _ = if json {
         b.json().try_init()
+    } else if journal {
+        b.with_ansi(false).without_time().try_init()
     } else {
         b.try_init()
     };

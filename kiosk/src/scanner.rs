@@ -118,6 +118,8 @@ pub struct ScannerLinks {
     pub store: String,
     /// Where the live preview goes.
     pub preview: Preview,
+    /// Decode timings for `/metrics`.
+    pub metrics: std::sync::Arc<crate::ui::KioskMetrics>,
 }
 
 use rxedge_shared::clock::system_now_ms as now_ms;
@@ -157,13 +159,19 @@ pub async fn run(
             last_preview = Instant::now();
         }
         let pv = preview.clone();
+        let pm = tickets.metrics.clone();
         let step = tokio::task::spawn_blocking(move || {
             let r = source.next_frame().map(|f| {
                 if want_preview {
                     pv.set(f.as_ref().and_then(preview_jpeg));
                 }
                 f.map(|img| match m {
-                    Mode::Qr => Seen::Codes(crate::qr::decode(&img, Duration::from_millis(120))),
+                    Mode::Qr => {
+                        let t = Instant::now();
+                        let r = crate::qr::decode(&img, Duration::from_millis(120));
+                        pm.qr_decode_seconds.observe(t.elapsed().as_secs_f64());
+                        Seen::Codes(r)
+                    }
                     Mode::Paper => {
                         let q = paper::assess(&img, &paper::Gate::default());
                         let jpeg = (q.advice == Advice::Good && capture_next)

@@ -39,6 +39,43 @@ pub struct UiState {
     pub asker: crate::availability::Asker,
     /// The camera's live picture.
     pub preview: crate::scanner::Preview,
+    /// Timings for `/metrics`.
+    pub metrics: Arc<KioskMetrics>,
+}
+
+/// Kiosk timings served on `/metrics`.
+#[derive(Debug, Default)]
+pub struct KioskMetrics {
+    /// Time to decode one camera frame for QR codes.
+    pub qr_decode_seconds: rxedge_shared::metrics::Histogram,
+    /// Local HTTP request latency.
+    pub http_seconds: rxedge_shared::metrics::Histogram,
+}
+
+/// Times every request, and keeps `/metrics` to this machine: it says how many
+/// prescriptions wait, which is nobody else's business.
+async fn observe(
+    State(m): State<Arc<KioskMetrics>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.uri().path() == "/metrics" {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if peer.is_some_and(|ip| !ip.is_loopback()) {
+            return (
+                StatusCode::FORBIDDEN,
+                "metrics are served to this machine only",
+            )
+                .into_response();
+        }
+    }
+    let t = std::time::Instant::now();
+    let r = next.run(req).await;
+    m.http_seconds.observe(t.elapsed().as_secs_f64());
+    r
 }
 
 fn error(e: EnqueueError) -> Response {
@@ -305,6 +342,22 @@ async fn metrics(State(s): State<UiState>) -> Response {
         "Acks refused for a bad signature.",
         c.bad_acks.load(Ordering::Relaxed) as f64,
     );
+    g(
+        "rxedge_kiosk_alarms_active",
+        "gauge",
+        "Cold-chain alarms active on this kiosk's engine.",
+        s.fridges.borrow().active_alarms.len() as f64,
+    );
+    s.metrics.qr_decode_seconds.render(
+        "rxedge_kiosk_qr_decode_seconds",
+        "Time to decode one camera frame for QR codes.",
+        &mut o,
+    );
+    s.metrics.http_seconds.render(
+        "rxedge_kiosk_http_request_seconds",
+        "Local HTTP request latency.",
+        &mut o,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], o).into_response()
 }
 
@@ -448,5 +501,9 @@ pub fn router(state: UiState) -> Router {
         .route("/api/sim/fridge", post(sim_fridge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe,
+        ))
         .with_state(state)
 }

@@ -19,6 +19,7 @@ RXEDGE_APT_PACKAGES=(
   libtesseract-dev libleptonica-dev libclang-dev clang
   tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita
   curl ca-certificates procps
+  prometheus
 )
 
 apt_missing() {

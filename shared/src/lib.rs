@@ -11,6 +11,7 @@ pub mod coldchain;
 pub mod config;
 pub mod ids;
 pub mod inventory;
+pub mod metrics;
 pub mod orders;
 pub mod outbox;
 pub mod payload;

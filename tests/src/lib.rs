@@ -120,6 +120,8 @@ pub struct Hub {
     pub mqtt_port: u16,
     /// Database URL.
     pub db_url: String,
+    /// Extra environment for the process (e.g. systemd's NOTIFY_SOCKET).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     runs: u32,
 }
@@ -134,6 +136,18 @@ impl Hub {
 
     /// [`Hub::start`] with more TOML appended to the config (whole tables, e.g. `[coldchain]`).
     pub async fn start_with(
+        dir: &Path,
+        broker: BrokerChoice,
+        db_url: Option<String>,
+        extra_toml: &str,
+    ) -> Result<Self> {
+        let mut h = Self::prepare(dir, broker, db_url, extra_toml).await?;
+        h.spawn().await?;
+        Ok(h)
+    }
+
+    /// Write the config (and pick the database) without starting the process.
+    pub async fn prepare(
         dir: &Path,
         broker: BrokerChoice,
         db_url: Option<String>,
@@ -167,17 +181,16 @@ impl Hub {
                 state.display()
             ),
         )?;
-        let mut h = Self {
+        Ok(Self {
             dir: dir.to_path_buf(),
             config,
             http_port,
             mqtt_port,
             db_url,
+            env: Vec::new(),
             child: None,
             runs: 0,
-        };
-        h.spawn().await?;
-        Ok(h)
+        })
     }
 
     fn log(&self) -> PathBuf {
@@ -192,6 +205,7 @@ impl Hub {
             .arg("--config")
             .arg(&self.config)
             .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -267,6 +281,8 @@ pub struct Kiosk {
     pub config: PathBuf,
     /// Local UI port.
     pub ui_port: u16,
+    /// Extra environment for the process.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     runs: u32,
 }
@@ -311,6 +327,7 @@ impl Kiosk {
             dir: dir.to_path_buf(),
             config,
             ui_port,
+            env: Vec::new(),
             child: None,
             runs: 0,
         };
@@ -330,6 +347,7 @@ impl Kiosk {
             .arg("--config")
             .arg(&self.config)
             .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
