@@ -58,6 +58,19 @@ enum Cmd {
         /// The text, as a code reader gives it.
         text: String,
     },
+    /// Open the configured camera (or --device), capture frames through the
+    /// kiosk's own camera code, and print what came: size, rate, brightness.
+    CameraCheck {
+        /// V4L2 device (default: camera.device from the config).
+        #[arg(long)]
+        device: Option<String>,
+        /// Frames to capture.
+        #[arg(long, default_value_t = 30)]
+        frames: u32,
+        /// Save the last frame as this PNG.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
     /// Check this build on its hardware: QR decode, CHMED parse, sled store, alarm rule.
     /// Prints one JSON line per check; exits 1 if any fails.
     Selftest {
@@ -98,6 +111,16 @@ fn main() -> anyhow::Result<()> {
         );
         std::process::exit(i32::from(failed > 0));
     }
+    if let Some(Cmd::CameraCheck { device, frames, save }) = &cli.cmd {
+        let mut cfg = Config::load(cli.config.as_deref())?;
+        if let Some(d) = device {
+            cfg.camera.device = d.clone();
+        }
+        anyhow::ensure!(!cfg.camera.device.trim().is_empty(), "no camera: set camera.device or pass --device /dev/videoN");
+        let report = camera_check(&cfg.camera, *frames, save.as_deref())?;
+        println!("{report}");
+        return Ok(());
+    }
     if cli.print_default_config {
         print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
         return Ok(());
@@ -137,10 +160,48 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
-            Cmd::Parse { .. } | Cmd::Scan { .. } | Cmd::Selftest { .. } => {}
+            Cmd::Parse { .. } | Cmd::Scan { .. } | Cmd::Selftest { .. } | Cmd::CameraCheck { .. } => {}
         }
         Ok::<_, anyhow::Error>(())
     })
+}
+
+fn camera_check(
+    c: &rxedge_kiosk::config::Camera,
+    frames: u32,
+    save: Option<&std::path::Path>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut cam = rxedge_kiosk::camera::open_configured(c);
+    let start = std::time::Instant::now();
+    let deadline = start + std::time::Duration::from_secs(30);
+    let (mut got, mut last, mut first_at) = (0u32, None, None);
+    while got < frames && std::time::Instant::now() < deadline {
+        match cam.next_frame() {
+            Ok(Some(f)) => {
+                got += 1;
+                first_at.get_or_insert_with(std::time::Instant::now);
+                last = Some(f);
+            }
+            Ok(None) => {}
+            Err(e) => anyhow::bail!("{}: {e}", cam.describe()),
+        }
+    }
+    let last = last.ok_or_else(|| anyhow::anyhow!("{}: no frame in 30 s", cam.describe()))?;
+    let secs = first_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let fps = if got > 1 && secs > 0.0 { f64::from(got - 1) / secs } else { 0.0 };
+    let mean = last.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / f64::from(last.width() * last.height()).max(1.0);
+    if let Some(p) = save {
+        last.save(p).with_context(|| format!("cannot save {}", p.display()))?;
+    }
+    Ok(serde_json::json!({
+        "camera": cam.describe(),
+        "frames": got,
+        "width": last.width(),
+        "height": last.height(),
+        "fps": (fps * 10.0).round() / 10.0,
+        "first_frame_ms": first_at.map(|t| (t - start).as_millis()),
+        "mean_luma": mean.round(),
+    }))
 }
 
 fn scan_file(f: &std::path::Path, budget_ms: u64) -> serde_json::Value {
