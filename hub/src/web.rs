@@ -321,12 +321,32 @@ async fn healthz(State(s): State<AppState>) -> Response {
     if s.0.metrics.mqtt_connected.get() == 0 {
         problems.push("not connected to the MQTT broker".to_owned());
     }
+    // Warnings: the hub itself works, but someone should look.
+    let mut warnings = Vec::new();
+    if let Ok(kiosks) = devices::list(&s.0.db).await {
+        for k in kiosks
+            .iter()
+            .filter(|k| k.public_key.is_some() && !k.revoked && !k.online)
+        {
+            warnings.push(format!("kiosk {} is offline", k.id));
+        }
+    }
+    if let Ok(n) = sqlx::query_scalar::<_, i64>(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM alarms WHERE state = 'active'",
+    )
+    .fetch_one(&s.0.db.pool)
+    .await
+    {
+        if n > 0 {
+            warnings.push(format!("{n} cold-chain alarm(s) not acknowledged"));
+        }
+    }
     let status = if problems.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(serde_json::json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems }))).into_response()
+    (status, Json(serde_json::json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems, "warnings": warnings }))).into_response()
 }
 
 /// Times every request for `rxedge_hub_http_request_seconds` (to the response head).

@@ -63,7 +63,13 @@ struct Scene {
     queue: VecDeque<(GrayImage, Duration)>,
     current: Option<(GrayImage, Instant, Duration)>,
     unplugged: bool,
+    /// When the next frame is due: a camera delivers at its own cadence,
+    /// whatever the reader spent on the last frame.
+    next_due: Option<Instant>,
 }
+
+/// The simulated camera's frame interval (15 fps).
+pub const SIM_FRAME: Duration = Duration::from_micros(66_667);
 
 /// The simulator's camera: shows each image it is given for a while, as a
 /// patient holds a code up, then the next; an empty scene in between.
@@ -123,7 +129,18 @@ impl SimCamera {
 
 impl FrameSource for SimCamera {
     fn next_frame(&mut self) -> Result<Option<GrayImage>, CameraError> {
-        std::thread::sleep(Duration::from_millis(66)); // ~15 fps
+        let due = {
+            let mut s = self.scene.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            // A reader that fell more than a frame behind gets the next fresh frame, as from a real camera.
+            let due = s
+                .next_due
+                .filter(|d| *d + SIM_FRAME > now)
+                .unwrap_or(now + SIM_FRAME);
+            s.next_due = Some(due + SIM_FRAME);
+            due
+        };
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let mut s = self.scene.lock().unwrap_or_else(|e| e.into_inner());
         if s.unplugged {
             return Err(CameraError::Unavailable(

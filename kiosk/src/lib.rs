@@ -220,6 +220,7 @@ pub async fn run(
     } else {
         Some(camera::open_configured(&cfg.camera))
     };
+    let camera_configured = source.is_some();
     let scanner_task = source.map(|source| {
         tokio::spawn(scanner::run(
             source,
@@ -262,6 +263,7 @@ pub async fn run(
         asker,
         preview,
         metrics,
+        camera_configured,
     });
     let served = axum::serve(
         listener,

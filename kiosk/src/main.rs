@@ -111,12 +111,20 @@ fn main() -> anyhow::Result<()> {
         );
         std::process::exit(i32::from(failed > 0));
     }
-    if let Some(Cmd::CameraCheck { device, frames, save }) = &cli.cmd {
+    if let Some(Cmd::CameraCheck {
+        device,
+        frames,
+        save,
+    }) = &cli.cmd
+    {
         let mut cfg = Config::load(cli.config.as_deref())?;
         if let Some(d) = device {
             cfg.camera.device = d.clone();
         }
-        anyhow::ensure!(!cfg.camera.device.trim().is_empty(), "no camera: set camera.device or pass --device /dev/videoN");
+        anyhow::ensure!(
+            !cfg.camera.device.trim().is_empty(),
+            "no camera: set camera.device or pass --device /dev/videoN"
+        );
         let report = camera_check(&cfg.camera, *frames, save.as_deref())?;
         println!("{report}");
         return Ok(());
@@ -160,7 +168,10 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
-            Cmd::Parse { .. } | Cmd::Scan { .. } | Cmd::Selftest { .. } | Cmd::CameraCheck { .. } => {}
+            Cmd::Parse { .. }
+            | Cmd::Scan { .. }
+            | Cmd::Selftest { .. }
+            | Cmd::CameraCheck { .. } => {}
         }
         Ok::<_, anyhow::Error>(())
     })
@@ -188,10 +199,16 @@ fn camera_check(
     }
     let last = last.ok_or_else(|| anyhow::anyhow!("{}: no frame in 30 s", cam.describe()))?;
     let secs = first_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    let fps = if got > 1 && secs > 0.0 { f64::from(got - 1) / secs } else { 0.0 };
-    let mean = last.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / f64::from(last.width() * last.height()).max(1.0);
+    let fps = if got > 1 && secs > 0.0 {
+        f64::from(got - 1) / secs
+    } else {
+        0.0
+    };
+    let mean = last.pixels().map(|p| f64::from(p.0[0])).sum::<f64>()
+        / f64::from(last.width() * last.height()).max(1.0);
     if let Some(p) = save {
-        last.save(p).with_context(|| format!("cannot save {}", p.display()))?;
+        last.save(p)
+            .with_context(|| format!("cannot save {}", p.display()))?;
     }
     Ok(serde_json::json!({
         "camera": cam.describe(),

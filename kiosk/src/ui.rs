@@ -41,6 +41,8 @@ pub struct UiState {
     pub preview: crate::scanner::Preview,
     /// Timings for `/metrics`.
     pub metrics: Arc<KioskMetrics>,
+    /// A camera is configured (or simulated), so its absence is a problem.
+    pub camera_configured: bool,
 }
 
 /// Kiosk timings served on `/metrics`.
@@ -265,13 +267,34 @@ async fn sim_camera(State(s): State<UiState>, Json(r): Json<CameraPlug>) -> Resp
     Json(serde_json::json!({ "unplugged": r.unplugged })).into_response()
 }
 
+/// Outbox age past which `/healthz` reports a backlog (the alert rule's figure).
+const BACKLOG_SECS: i64 = 300;
+
 async fn healthz(State(s): State<UiState>) -> Response {
     let st = s.handle.status.borrow().clone();
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     if !st.connected {
-        problems.push("not connected to the broker");
+        problems.push("not connected to the broker: events wait in the outbox".into());
     } else if !st.hub_online {
-        problems.push("hub offline");
+        problems.push("hub offline: events wait in the outbox".into());
+    }
+    let oldest = st.outbox.oldest_age_ms.unwrap_or(0) / 1000;
+    if oldest > BACKLOG_SECS {
+        problems.push(format!(
+            "outbox backing up: {} event(s) waiting, the oldest for {oldest} s",
+            st.outbox.queued + st.outbox.inflight
+        ));
+    }
+    let scan = s.scan_status.borrow().clone();
+    if s.camera_configured && !scan.camera_ok {
+        problems.push(format!(
+            "camera out of order: {}",
+            scan.camera_problem.unwrap_or_else(|| "no frames".into())
+        ));
+    }
+    let alarms = s.fridges.borrow().active_alarms.clone();
+    if !alarms.is_empty() {
+        problems.push(format!("cold-chain alarm(s) active: {}", alarms.join(", ")));
     }
     let code = if problems.is_empty() {
         StatusCode::OK

@@ -87,11 +87,34 @@ async fn hub_and_kiosk_tell_systemd_when_ready_ping_the_watchdog_and_say_stoppin
     )
     .await?;
 
+    let health: Value = reqwest::get(format!("{}/healthz", hub.url()))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(health["status"], "ok", "{health}");
     hub.stop();
     notified(&hub_sock, "hub STOPPING", Duration::from_secs(10), |m| {
         m.contains("STOPPING=1")
     })
     .await?;
+    // The kiosk's health says what is wrong, in words.
+    let health = wait_for(
+        "kiosk health to notice",
+        Duration::from_secs(30),
+        || async {
+            let r = reqwest::get(format!("{}/healthz", kiosk.url())).await?;
+            let code = r.status();
+            let v: Value = r.json().await?;
+            Ok((code == reqwest::StatusCode::SERVICE_UNAVAILABLE).then_some(v))
+        },
+    )
+    .await?;
+    assert!(
+        health["problems"]
+            .to_string()
+            .contains("events wait in the outbox"),
+        "{health}"
+    );
 
     // A kiosk starts without its hub: READY comes after the grace period, saying so.
     kiosk.stop();
@@ -376,6 +399,26 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
     .await;
     let _ = child.kill();
     let _ = child.wait();
+    if result.is_ok() {
+        // The hub's health names what needs a look without failing itself.
+        kiosk.stop();
+        let health = wait_for(
+            "hub health to name the offline kiosk",
+            Duration::from_secs(30),
+            || async {
+                let v: Value = reqwest::get(format!("{}/healthz", hub.url()))
+                    .await?
+                    .json()
+                    .await?;
+                Ok(v["warnings"]
+                    .to_string()
+                    .contains("kiosk k1 is offline")
+                    .then_some(v))
+            },
+        )
+        .await?;
+        assert_eq!(health["status"], "ok", "{health}");
+    }
     result.map_err(|e| {
         let log = std::fs::read_to_string(t.path().join("prometheus.log"))
             .unwrap_or_default()
