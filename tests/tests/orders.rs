@@ -115,11 +115,29 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
             .contains("controlled substance"),
         "{v}"
     );
-    let (st, approved) =
+    // Six approvals at once (a double click, a second tab): one wins, the
+    // others are refused, and only the winner's stock stays reserved.
+    let tries = futures::future::join_all((0..6).map(|_| {
         act(json!({ "action": "approve", "gates": { "controlled_confirmed": true }, "by": "Pia" }))
-            .await?;
-    assert!(st.is_success(), "{approved}");
+    }))
+    .await;
+    let mut won = Vec::new();
+    for t in tries {
+        let (st, v) = t?;
+        if st.is_success() {
+            won.push(v);
+        } else {
+            assert_eq!(st, reqwest::StatusCode::CONFLICT, "{v}");
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one approval wins: {won:?}");
+    let approved = won.remove(0);
     assert_eq!(approved["state"], "approved");
+    let check: Value = reqwest::get(format!("{base}/api/inventory/ledger-check"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(check["ok"], json!(true), "{check}");
 
     // FEFO: the 2 packs of EARLY first, then 1 of LATE.
     let lots: Value = reqwest::get(format!("{base}/api/inventory/lots"))

@@ -37,6 +37,9 @@ pub enum OrderError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// Someone else changed the order first.
+    #[error("the order changed while this was being done; reload and try again")]
+    Changed,
     /// Database.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -356,6 +359,17 @@ async fn release_all(db: &Db, id: &str, ctx: &MoveCtx, at: At) -> Result<(), Ord
     Ok(())
 }
 
+/// Release reservations this request made, when it cannot finish. One that
+/// is already closed (a concurrent cancel released it) is fine; any other
+/// failure is logged, and `/api/inventory/ledger-check` stays the judge.
+async fn give_back(db: &Db, ids: &[i64], ctx: &MoveCtx, at: At) {
+    for &r in ids {
+        if let Err(e) = inventory::close_reservation(db, r, false, ctx, at).await {
+            tracing::warn!(reservation = r, error = %e, "could not give back a reservation");
+        }
+    }
+}
+
 /// Settings for [`act`].
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -416,11 +430,14 @@ pub async fn act(
         patient: Some(o.patient.clone()).filter(|p| !p.is_empty()),
     };
     let mut ticket = o.ticket.clone();
+    // Reservations made by this request: only these are given back if it
+    // fails, never those of a request that got there first.
+    let mut mine: Vec<i64> = Vec::new();
     match t.to {
         OrderState::Approved => {
             // All lines or none: a shortfall gives back what was taken.
             for l in &ls {
-                if let Err(e) = inventory::reserve_fefo(
+                match inventory::reserve_fefo(
                     db,
                     &l.gtin,
                     l.packs,
@@ -430,8 +447,11 @@ pub async fn act(
                 )
                 .await
                 {
-                    release_all(db, id, &ctx, at).await?;
-                    return Err(e.into());
+                    Ok(rs) => mine.extend(rs.iter().map(|r| r.id)),
+                    Err(e) => {
+                        give_back(db, &mine, &ctx, at).await;
+                        return Err(e.into());
+                    }
                 }
             }
             ticket = Some(rxedge_shared::ticket::issue(
@@ -472,9 +492,9 @@ pub async fn act(
     .await?
     .rows_affected();
     if n != 1 {
-        return Err(OrderError::Invalid(
-            "the order changed while this was being done; reload and try again".into(),
-        ));
+        drop(tx);
+        give_back(db, &mine, &ctx, at).await;
+        return Err(OrderError::Changed);
     }
     sqlx::query("INSERT INTO order_log (order_id, at_ms, action, from_state, to_state, actor, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(id)

@@ -21,6 +21,7 @@ impl From<OrderError> for AppError {
             OrderError::Refused(r) => AppError::Conflict(r.to_string()),
             OrderError::Stock(s) => s.into(),
             OrderError::Invalid(m) => AppError::BadRequest(m),
+            OrderError::Changed => AppError::Conflict(OrderError::Changed.to_string()),
             OrderError::Db(e) => AppError::Internal(e.to_string()),
         }
     }
