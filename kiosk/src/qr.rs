@@ -45,7 +45,11 @@ fn rqrr_once(img: &GrayImage, panics: &mut u32) -> Vec<String> {
         });
         p.detect_grids()
             .into_iter()
-            .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+            .filter_map(|g| {
+                let mut bytes = Vec::new();
+                g.decode_to(&mut bytes).ok()?;
+                Some(text_of(&bytes))
+            })
             .collect::<Vec<String>>()
     });
     match r {
@@ -56,6 +60,21 @@ fn rqrr_once(img: &GrayImage, panics: &mut u32) -> Vec<String> {
             Vec::new()
         }
     }
+}
+
+/// The text of a code's data bytes. QR byte mode has no declared charset
+/// outside ECI, and rqrr hands Kanji mode over as Shift_JIS bytes, so (as
+/// ZXing does) take UTF-8 when the bytes are valid UTF-8, else Shift_JIS when
+/// they are valid Shift_JIS, else ISO-8859-1, the standard's default.
+pub fn text_of(bytes: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return s.to_owned();
+    }
+    let (s, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(bytes);
+    if !had_errors {
+        return s.into_owned();
+    }
+    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Local mean thresholding over a `win`×`win` window (integral image), `c` below the mean is black.
@@ -160,6 +179,19 @@ pub fn decode(img: &GrayImage, budget: Duration) -> Report {
         "blur_adaptive",
         Box::new(move |i: &GrayImage| adaptive(&image::imageops::blur(i, 1.2), win, 5)),
     ));
+    // Last resorts for fine modules that the 2x steps overshoot or never reach
+    // (frames up to 720 px): a 1.5x upscale, or an unsharp mask, then local threshold.
+    if min_dim <= 720 {
+        let w15 = (win * 3 / 2) | 1;
+        steps.push((
+            "upscale15_adaptive",
+            Box::new(move |i: &GrayImage| adaptive(&resize(i, 1.5), w15, 7)),
+        ));
+        steps.push((
+            "sharpen_adaptive",
+            Box::new(move |i: &GrayImage| adaptive(&image::imageops::unsharpen(i, 2.0, 3), win, 7)),
+        ));
+    }
     for (name, f) in steps {
         if start.elapsed() > budget && rep.attempts > 0 {
             break;
@@ -184,6 +216,15 @@ pub fn decode(img: &GrayImage, budget: Duration) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_bytes_become_text_as_utf8_then_shift_jis_then_latin1() {
+        assert_eq!(text_of("Grüezi 日本".as_bytes()), "Grüezi 日本");
+        // 日本 in Shift_JIS, as rqrr gives Kanji mode.
+        assert_eq!(text_of(&[0x93, 0xfa, 0x96, 0x7b]), "日本");
+        // Not UTF-8, not Shift_JIS: ISO-8859-1.
+        assert_eq!(text_of(&[b'a', 0xe9, 0xff]), "aéÿ");
+    }
 
     #[test]
     fn adaptive_threshold_separates_a_gradient_lit_pattern() {

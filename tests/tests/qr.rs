@@ -21,8 +21,10 @@ fn scan_reads_the_zxing_photo_sets() -> Result<()> {
     }
     images.sort();
     assert!(images.len() >= 100, "{}", images.len());
+    // A generous budget: this measures recall, not speed (a debug build is
+    // slower, and scripts/bench/qr times the release build).
     let out = std::process::Command::new(bin("rxedge-kiosk")?)
-        .arg("scan")
+        .args(["scan", "--budget-ms", "3000"])
         .args(&images)
         .output()?;
     assert!(
@@ -52,7 +54,8 @@ fn scan_reads_the_zxing_photo_sets() -> Result<()> {
         }
     }
     eprintln!("recall {hits}/{}", images.len());
-    assert!(hits >= 95, "recall fell to {hits}/{}", images.len());
+    // 113 measured; zxing-cpp reads 112 of these (scripts/bench/qr).
+    assert!(hits >= 112, "recall fell to {hits}/{}", images.len());
     Ok(())
 }
 
