@@ -1,7 +1,8 @@
 //! systemd integration (`Type=notify`): readiness, status, watchdog pings.
+//! The hub uses the same loop ([`ready_then_watchdog`]) with its own checks.
 //!
-//! Outside systemd (`NOTIFY_SOCKET` unset) every call is a no-op. READY is
-//! sent once the outbox store is open and the MQTT link is up, or after
+//! Outside systemd (`NOTIFY_SOCKET` unset) every call is a no-op. The kiosk
+//! sends READY once the outbox store is open and the MQTT link is up, or after
 //! [`READY_GRACE`] without it: the kiosk works offline, so a missing hub must
 //! not keep it from starting. The watchdog is pinged only while the outbox
 //! driver runs and the store answers.
@@ -9,6 +10,7 @@
 use crate::driver::Status;
 use crate::store::OutboxStore;
 use sd_notify::NotifyState;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -35,27 +37,29 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec))
 }
 
-/// Tell systemd the kiosk is stopping.
+/// Tell systemd the program is stopping.
 pub fn stopping() {
     notify(&[NotifyState::Stopping]);
 }
 
-/// Send READY, then ping the watchdog at half its interval while the kiosk is
-/// healthy. Ends when `stop` turns true.
-pub async fn supervise(
-    store: OutboxStore,
-    mut status: watch::Receiver<Status>,
+/// Wait up to [`READY_GRACE`] for `up`, send READY with `status(up_in_time)`,
+/// then ping the watchdog at half its interval whenever `healthy` answers
+/// `Ok` within that half. Ends when `stop` turns true.
+pub async fn ready_then_watchdog<U, H, Fut>(
+    up: U,
+    status: impl Fn(bool) -> &'static str,
+    mut healthy: H,
     mut stop: watch::Receiver<bool>,
-) {
-    let waited = tokio::select! {
-        w = tokio::time::timeout(READY_GRACE, status.wait_for(|s| s.connected)) => matches!(w, Ok(Ok(_))),
+) where
+    U: Future<Output = bool>,
+    H: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let in_time = tokio::select! {
+        w = tokio::time::timeout(READY_GRACE, up) => matches!(w, Ok(true)),
         _ = stop.changed() => return,
     };
-    let state = if waited {
-        "outbox open, MQTT connected"
-    } else {
-        "outbox open; offline, events wait in the outbox"
-    };
+    let state = status(in_time);
     notify(&[NotifyState::Ready, NotifyState::Status(state)]);
     tracing::info!(status = state, "ready");
 
@@ -68,12 +72,43 @@ pub async fn supervise(
             _ = tokio::time::sleep(every) => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
-        // A closed status channel means the outbox driver has died.
-        let driver_alive = status.has_changed().is_ok();
-        match (driver_alive, store.config()) {
-            (true, Ok(_)) => notify(&[NotifyState::Watchdog]),
-            (false, _) => tracing::error!("outbox driver stopped: watchdog not pinged"),
-            (_, Err(e)) => tracing::error!(error = %e, "outbox store failing: watchdog not pinged"),
+        match tokio::time::timeout(every, healthy()).await {
+            Ok(Ok(())) => notify(&[NotifyState::Watchdog]),
+            Ok(Err(why)) => tracing::error!(%why, "unhealthy: watchdog not pinged"),
+            Err(_) => tracing::error!("health check did not answer in time: watchdog not pinged"),
         }
     }
+}
+
+/// The kiosk's supervision: READY when the MQTT link is up, watchdog while
+/// the outbox driver runs and its store answers.
+pub async fn supervise(
+    store: OutboxStore,
+    status: watch::Receiver<Status>,
+    stop: watch::Receiver<bool>,
+) {
+    let mut up = status.clone();
+    ready_then_watchdog(
+        async move { up.wait_for(|s| s.connected).await.is_ok() },
+        |connected| {
+            if connected {
+                "outbox open, MQTT connected"
+            } else {
+                "outbox open; offline, events wait in the outbox"
+            }
+        },
+        || {
+            // A closed status channel means the outbox driver has died.
+            let driver_alive = status.has_changed().is_ok();
+            let store_ok = store.config().map(|_| ()).map_err(|e| e.to_string());
+            async move {
+                if !driver_alive {
+                    return Err("outbox driver stopped".to_owned());
+                }
+                store_ok.map_err(|e| format!("outbox store failing: {e}"))
+            }
+        },
+        stop,
+    )
+    .await;
 }

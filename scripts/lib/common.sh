@@ -30,6 +30,18 @@ apt_missing() {
   printf '%s\n' "${missing[@]}"
 }
 
+# apt-get update, retried: a mirror mid-sync answers with index files of the
+# wrong size for a minute or so ("Mirror sync in progress?").
+apt_update() {
+  local i
+  for i in 1 2 3 4; do
+    apt-get update -qq "$@" && return 0
+    say "apt-get update failed (attempt $i); retrying in $((i * 10)) s"
+    sleep $((i * 10))
+  done
+  die "apt-get update kept failing"
+}
+
 ensure_apt() {
   local missing
   mapfile -t missing < <(apt_missing "$@" | sed '/^$/d')
@@ -39,7 +51,7 @@ ensure_apt() {
   [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}): run as root, or install them with apt-get"
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt_update
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 

@@ -66,7 +66,12 @@ Dir::Etc::PreferencesParts "$apt_dir/etc";
 Debug::NoLocking "true";
 CONF
   export APT_CONFIG="$apt_dir/apt.conf"
-  apt-get update -qq >/dev/null
+  # A list that fails to download (a mirror mid-sync) is not fatal here if
+  # the packages still resolve from the lists that came: a sysroot needs
+  # matching headers and libraries, not the newest security release.
+  if ! apt-get update -qq >/dev/null && ! { sleep 10; apt-get update -qq >/dev/null; }; then
+    say "warning: some $arch package lists did not download; resolving from those that did"
+  fi
   # With an empty status file, apt lists the whole dependency closure.
   local uris
   uris="$(apt-get install -qq --print-uris --no-install-recommends "${PI_SYSROOT_PACKAGES[@]}" | awk '{print $1}' | tr -d "'")"
