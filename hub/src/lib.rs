@@ -3,6 +3,7 @@
 //! One module per bounded context, each with its own router merged over one
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
+pub mod auth;
 pub mod backup;
 pub mod blobs;
 pub mod broker;
@@ -178,6 +179,11 @@ pub async fn run(
         shutdown.await;
         let _ = closing_tx.send(true);
     };
+    // A name set in the first-run wizard outlives the config's.
+    let store_name = auth::setting(&db, auth::STORE_NAME)
+        .await
+        .map_err(|e| HubError::Store(e.into()))?
+        .unwrap_or_else(|| cfg.store.name.clone());
     let max_image = cfg.ingest.max_image_bytes;
     let metrics_layer = metrics.clone();
     let state = web::AppState(Arc::new(web::Inner {
@@ -192,6 +198,7 @@ pub async fn run(
         coldchain: cc_tx,
         fridges: views,
         closing,
+        store_name: std::sync::RwLock::new(store_name),
     }));
     let app = web::router(max_image)
         .with_state(state)

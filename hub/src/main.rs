@@ -41,6 +41,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CatalogCmd,
     },
+    /// Accounts.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
     /// Write a consistent backup (database, hub key, images) to FILE while the hub runs.
     Backup {
         /// Output file, e.g. rxedge-2026-11-26.tar.gz.
@@ -65,6 +70,23 @@ enum Cmd {
         /// Embedded broker port.
         #[arg(long, default_value_t = 1883)]
         mqtt_port: u16,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create an account. The password is read from RXEDGE_PASSWORD, or else
+    /// the first line of standard input (never from the command line, which
+    /// other users can see).
+    Add {
+        /// User name (a-z, 0-9, '.', '_', '-').
+        username: String,
+        /// admin, pharmacist or technician.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// Full name (defaults to the user name).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -147,6 +169,29 @@ fn main() -> anyhow::Result<()> {
                             .await?;
                     eprintln!("{n} new daily record(s) stored as the history of {f}");
                 }
+            }
+            Cmd::User {
+                cmd: UserCmd::Add { username, role, name },
+            } => {
+                let password = match std::env::var("RXEDGE_PASSWORD") {
+                    Ok(p) => p,
+                    Err(_) => {
+                        let mut line = String::new();
+                        std::io::stdin()
+                            .read_line(&mut line)
+                            .context("cannot read the password from standard input")?;
+                        line.trim_end_matches(['\r', '\n']).to_owned()
+                    }
+                };
+                let db = rxedge_hub::open_db(&cfg).await?;
+                let user = rxedge_hub::auth::NewUser {
+                    username: &username,
+                    display_name: name.as_deref().unwrap_or(&username),
+                    role: &role,
+                    password: &password,
+                };
+                rxedge_hub::auth::create_user(&db, &user, "command line", now_ms()).await?;
+                println!("user {username} ({role}) created");
             }
             Cmd::Backup { file } => {
                 let m = rxedge_hub::backup::backup(&cfg, &file).await?;
@@ -283,10 +328,13 @@ async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {
                         );
                     }
                     let store = cfg.store_id()?;
+                    let store_name = rxedge_hub::auth::setting(&db, rxedge_hub::auth::STORE_NAME)
+                        .await?
+                        .unwrap_or_else(|| cfg.store.name.clone());
                     let initial = rxedge_hub::devices::initial_config(
                         &store,
                         &kid,
-                        &cfg.store.name,
+                        &store_name,
                         &cfg.kiosk_defaults,
                         now_ms(),
                     );

@@ -64,6 +64,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "orders",
         include_str!("../migrations/sqlite/0004_orders.sql"),
     ),
+    (
+        5,
+        "accounts",
+        include_str!("../migrations/sqlite/0005_accounts.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -85,6 +90,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "orders",
         include_str!("../migrations/postgres/0004_orders.sql"),
+    ),
+    (
+        5,
+        "accounts",
+        include_str!("../migrations/postgres/0005_accounts.sql"),
     ),
 ];
 

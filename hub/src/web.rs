@@ -137,6 +137,24 @@ pub struct Inner {
     pub fridges: crate::coldchain::service::Views,
     /// Turns true when the hub is stopping (ends live streams).
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// The store's name: the config's, or the one set in the first-run wizard.
+    pub store_name: std::sync::RwLock<String>,
+}
+
+impl Inner {
+    /// The store's name as staff and patients see it.
+    pub fn store_name(&self) -> String {
+        self.store_name
+            .read()
+            .map(|n| n.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Rename the store (the wizard stores it in settings too).
+    pub fn set_store_name(&self, name: &str) {
+        let mut n = self.store_name.write().unwrap_or_else(|e| e.into_inner());
+        *n = name.to_owned();
+    }
 }
 
 /// The one web error type: internal errors are logged and shown as a plain message.
@@ -256,6 +274,7 @@ fn kiosk_table(kiosks: &[devices::Kiosk], stale_ms: i64, now: i64) -> Markup {
 
 async fn home(State(s): State<AppState>) -> Result<Markup, AppError> {
     let kiosks = devices::list(&s.0.db).await?;
+    let has_admin = crate::auth::has_admin(&s.0.db).await?;
     let stale = i64::from(s.0.cfg.kiosk_defaults.stale_after_secs) * 1000;
     let recent = sqlx::query("SELECT kiosk_id, seq, kind, created_ms, received_ms FROM events ORDER BY commit_id DESC LIMIT 25")
         .fetch_all(&s.0.db.pool)
@@ -263,7 +282,10 @@ async fn home(State(s): State<AppState>) -> Result<Markup, AppError> {
     Ok(layout(
         "Kiosks",
         html! {
-            h1 { (s.0.cfg.store.name) }
+            @if !has_admin {
+                p.notice { "This hub has no administrator yet. " a href="/setup" { "Set it up" } ": the administrator's account, the store's name and the first kiosk." }
+            }
+            h1 { (s.0.store_name()) }
             section { h2 { "Kiosks" } div #kiosk-table data-src="/fragments/kiosks" { (kiosk_table(&kiosks, stale, now_ms())) } }
             section {
                 h2 { "Live events" }
@@ -429,7 +451,7 @@ async fn enroll(
     let initial = devices::initial_config(
         &s.0.store,
         &id,
-        &s.0.cfg.store.name,
+        &s.0.store_name(),
         &s.0.cfg.kiosk_defaults,
         now,
     );
@@ -570,5 +592,6 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::catalog::web::router())
         .merge(crate::inventory::web::router())
         .merge(crate::orders::web::router())
+        .merge(crate::auth::web::router())
         .merge(crate::blobs::router(max_image_bytes))
 }

@@ -112,8 +112,8 @@
         .then(answer)
         .then(function (body) {
           if (form.dataset.next) { window.location.href = fill(form.dataset.next, body); return; }
-          say(form, "Done.", true);
-          form.reset();
+          say(form, body.message || "Done.", true);
+          if (!body.message) form.reset();
           document.dispatchEvent(new Event("rxedge:changed"));
         })
         .catch(function (e) { say(form, e.message, false); });

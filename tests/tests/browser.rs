@@ -318,3 +318,57 @@ async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk() -> Result<()> {
+    let t = tempdir("browser-setup")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let Some(b) = BrowserScript::start("setup.mjs", &[&hub_url, &shots_arg])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let transcript = b.finish(Duration::from_secs(90)).await?;
+    for step in [
+        "step: short password refused",
+        "step: setup done",
+        "step: wizard closed",
+    ] {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+    // The command the wizard showed enrolls the kiosk, which gets the new store name.
+    let cmd = transcript
+        .iter()
+        .find_map(|l| l.strip_prefix("enroll: "))
+        .ok_or_else(|| anyhow::anyhow!("no enroll line: {transcript:?}"))?;
+    let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    let kdir = t.path().join("kiosk");
+    std::fs::create_dir_all(&kdir)?;
+    let out = std::process::Command::new(bin("rxedge-kiosk")?)
+        .env("RXEDGE_KIOSK__PATHS__STATE_DIR", kdir.join("state"))
+        .args(&args)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = hub.db().await?;
+    let (hash, role): (String, String) =
+        sqlx::query_as("SELECT password_hash, role FROM users WHERE username = 'anna.m'")
+            .fetch_one(&db)
+            .await?;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert_eq!(role, "admin");
+    let config: String = sqlx::query_scalar("SELECT config_json FROM kiosks WHERE id = 'entrance'")
+        .fetch_one(&db)
+        .await?;
+    assert!(config.contains("Apotheke am See"), "{config}");
+    Ok(())
+}

@@ -598,7 +598,7 @@ async fn fridge_log(
         html! {
             div.print-log {
                 h1 { "Temperature log: " (id) }
-                p { (s.0.cfg.store.name) " · " (fmt(from)) " to " (fmt(to - 1)) " · limits " (format!("{low:.1}–{high:.1} °C")) " · MKT over the period " (c(period_mkt)) " °C" }
+                p { (s.0.store_name()) " · " (fmt(from)) " to " (fmt(to - 1)) " · limits " (format!("{low:.1}–{high:.1} °C")) " · MKT over the period " (c(period_mkt)) " °C" }
                 p.noprint { a href=(format!("/coldchain/fridges/{id}/log?from={}&to={}&format=csv", &fmt(from)[..10], &fmt(to - 1)[..10])) { "Download CSV" } }
                 table #log {
                     thead { tr { th { "Date" } th { "AM min" } th { "AM max" } th { "PM min" } th { "PM max" } th { "Average" } th { "Out of range" } th { "MKT" } th { "Readings" } } }
