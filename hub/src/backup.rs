@@ -106,16 +106,37 @@ async fn schema_version(db: &Db) -> Result<i64, BackupError> {
     Ok(v.unwrap_or(0))
 }
 
-async fn run_tool(cmd: &str, args: &[&str]) -> Result<(), BackupError> {
-    let out = tokio::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| {
-            BackupError::Io(format!(
-                "cannot run {cmd} ({e}); install postgresql-client to back up or restore PostgreSQL"
-            ))
-        })?;
+/// A PostgreSQL URL without its password, and the password (decoded). The
+/// password goes to the tools through `PGPASSWORD`: on the command line every
+/// local user could read it in `ps`.
+fn without_password(url: &str) -> (String, Option<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let pw = u.password().map(|p| {
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            });
+            let _ = u.set_password(None);
+            (u.to_string(), pw)
+        }
+        _ => (url.to_owned(), None),
+    }
+}
+
+/// Run `pg_dump`/`pg_restore` as `cmd ARGS --dbname URL LAST…`.
+async fn run_tool(cmd: &str, args: &[&str], url: &str, last: &[&str]) -> Result<(), BackupError> {
+    let (url, password) = without_password(url);
+    let mut c = tokio::process::Command::new(cmd);
+    c.args(args).arg("--dbname").arg(&url).args(last);
+    if let Some(p) = password {
+        c.env("PGPASSWORD", p);
+    }
+    let out = c.output().await.map_err(|e| {
+        BackupError::Io(format!(
+            "cannot run {cmd} ({e}); install postgresql-client to back up or restore PostgreSQL"
+        ))
+    })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -193,14 +214,9 @@ pub async fn backup(cfg: &Config, out: &Path) -> Result<Manifest, BackupError> {
             let url = cfg.database_url();
             run_tool(
                 "pg_dump",
-                &[
-                    "--format=custom",
-                    "--no-owner",
-                    "--file",
-                    &dst_s,
-                    "--dbname",
-                    &url,
-                ],
+                &["--format=custom", "--no-owner", "--file", &dst_s],
+                &url,
+                &[],
             )
             .await?;
             files.push((dst, DB_PG.into()));
@@ -412,13 +428,16 @@ pub async fn restore(cfg: &Config, file: &Path, force: bool) -> Result<Restored,
             let dump = work.path().join(DB_PG).to_string_lossy().into_owned();
             run_tool(
                 "pg_restore",
-                &["--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname", &url, &dump],
+                &["--clean", "--if-exists", "--no-owner", "--single-transaction"],
+                &url,
+                &[&dump],
             )
             .await?;
         }
         (b, _) => {
             return Err(BackupError::Refused(format!(
-                "the backup is of a {b} store but this hub is configured for {url}; point database.url at the same kind of database"
+                "the backup is of a {b} store but this hub is configured for {}; point database.url at the same kind of database",
+                without_password(&url).0
             )))
         }
     }
@@ -459,6 +478,21 @@ pub async fn restore(cfg: &Config, file: &Path, force: bool) -> Result<Restored,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_password_leaves_the_url_for_the_environment() {
+        assert_eq!(
+            without_password("postgres://rx:s%40cret@db.local:5432/rxedge"),
+            (
+                "postgres://rx@db.local:5432/rxedge".to_owned(),
+                Some("s@cret".to_owned())
+            )
+        );
+        assert_eq!(
+            without_password("postgres://rx@db.local/rxedge"),
+            ("postgres://rx@db.local/rxedge".to_owned(), None)
+        );
+    }
 
     #[test]
     fn sqlite_paths_come_from_urls() {
