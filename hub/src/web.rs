@@ -384,14 +384,12 @@ pub async fn observe(
 }
 
 async fn metrics(State(s): State<AppState>) -> Result<Response, AppError> {
-    let now = now_ms();
     let kiosks: Vec<(String, bool, u64, f64)> = devices::list(&s.0.db)
         .await?
         .into_iter()
         .filter(|k| k.public_key.is_some())
         .map(|k| {
             let o = k.outbox.unwrap_or_default();
-            let _ = now;
             (
                 k.id,
                 k.online,

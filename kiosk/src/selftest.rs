@@ -36,20 +36,15 @@ fn check(name: &str, f: impl FnOnce() -> Result<String, String>) -> Check {
     // A panic is a failed check, not a crashed self-test.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err("panicked".into()));
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    match r {
-        Ok(detail) => Check {
-            name: name.into(),
-            ok: true,
-            detail,
-            ms,
-        },
-        Err(detail) => Check {
-            name: name.into(),
-            ok: false,
-            detail,
-            ms,
-        },
+    let (ok, detail) = match r {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Check {
+        name: name.into(),
+        ok,
+        detail,
+        ms: t.elapsed().as_secs_f64() * 1000.0,
     }
 }
 
