@@ -69,6 +69,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../migrations/sqlite/0005_accounts.sql"),
     ),
+    (
+        6,
+        "order_claim",
+        include_str!("../migrations/sqlite/0006_order_claim.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -95,6 +100,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "accounts",
         include_str!("../migrations/postgres/0005_accounts.sql"),
+    ),
+    (
+        6,
+        "order_claim",
+        include_str!("../migrations/postgres/0006_order_claim.sql"),
     ),
 ];
 

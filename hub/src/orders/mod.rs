@@ -423,6 +423,56 @@ pub async fn act(
             "add at least one line before approving".into(),
         ));
     }
+    // Claim the order before touching stock: of two requests on the same
+    // order, the second stops here, before it can hold stock that would push
+    // the first one's FEFO picks onto later lots.
+    let claimed = sqlx::query(
+        "UPDATE orders SET busy_until_ms = $1 WHERE id = $2 AND state = $3 \
+         AND (busy_until_ms IS NULL OR busy_until_ms < $4)",
+    )
+    .bind(at.now_ms + CLAIM_MS)
+    .bind(id)
+    .bind(&o.state)
+    .bind(at.now_ms)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    if claimed != 1 {
+        return Err(OrderError::Changed);
+    }
+    let done = carry_out(desk, &o, &ls, &t, at).await;
+    if done.is_err() {
+        // The state did not change, so the claim is still ours to lift.
+        if let Err(e) =
+            sqlx::query("UPDATE orders SET busy_until_ms = NULL WHERE id = $1 AND state = $2")
+                .bind(id)
+                .bind(&o.state)
+                .execute(&db.pool)
+                .await
+        {
+            tracing::warn!(order = id, error = %e, "could not lift an order claim; it lapses by itself");
+        }
+    }
+    done?;
+    get(db, id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(id.into()))
+}
+
+/// How long a request may hold an order before its claim lapses (a request
+/// that crashed mid-way must not lock the order for good).
+const CLAIM_MS: i64 = 60_000;
+
+/// The claimed part of [`act`]: stock side effects, then the new state and
+/// its audit line in one transaction.
+async fn carry_out(
+    desk: Desk<'_>,
+    o: &Order,
+    ls: &[Line],
+    t: &machine::Transition,
+    at: At,
+) -> Result<(), OrderError> {
+    let (db, settings, id) = (desk.db, desk.settings, o.id.as_str());
     let ctx = MoveCtx {
         actor: t.actor.clone(),
         reason: format!("order {}", o.reference),
@@ -436,7 +486,7 @@ pub async fn act(
     match t.to {
         OrderState::Approved => {
             // All lines or none: a shortfall gives back what was taken.
-            for l in &ls {
+            for l in ls {
                 match inventory::reserve_fefo(
                     db,
                     &l.gtin,
@@ -475,11 +525,11 @@ pub async fn act(
         }
         _ => {}
     }
-    let next = machine::apply(&o.view(), &t);
+    let next = machine::apply(&o.view(), t);
     let mut tx = db.begin_write().await?;
     let n = sqlx::query(
-        "UPDATE orders SET state = $1, reviewer = $2, ready_since_ms = CAST($3 AS BIGINT), ticket = $4, updated_ms = $5 \
-         WHERE id = $6 AND state = $7",
+        "UPDATE orders SET state = $1, reviewer = $2, ready_since_ms = CAST($3 AS BIGINT), ticket = $4, updated_ms = $5, \
+         busy_until_ms = NULL WHERE id = $6 AND state = $7",
     )
     .bind(next.state.as_str())
     .bind(next.reviewer.as_deref())
@@ -507,9 +557,7 @@ pub async fn act(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    get(db, id)
-        .await?
-        .ok_or_else(|| OrderError::NotFound(id.into()))
+    Ok(())
 }
 
 /// An order's audit trail: (time, action, from, to, actor, reason).
@@ -533,4 +581,112 @@ pub async fn trail(
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn order_in_review(db: &Db) {
+        sqlx::query(
+            "INSERT INTO orders (id, reference, kind, payload, state, reviewer, created_ms, updated_ms) \
+             VALUES ('o1', 'R-1', 'chmed', '{}', 'in_review', 'Pia', 0, 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+
+    async fn state(db: &Db) -> (String, Option<i64>) {
+        let r = sqlx::query("SELECT state, busy_until_ms FROM orders WHERE id = 'o1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    }
+
+    #[tokio::test]
+    async fn a_claimed_order_refuses_a_second_request_until_the_claim_lapses() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        order_in_review(&db).await;
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let desk = Desk {
+            db: &db,
+            key: &key,
+            store: "s",
+            settings: Settings {
+                policy: Policy {
+                    return_after_days: 7,
+                },
+                min_shelf_life_days: 30,
+                ticket_days: 14,
+            },
+        };
+        let now = 1_000_000;
+        // Another request holds the order (it is mid-way through reserving).
+        sqlx::query("UPDATE orders SET busy_until_ms = $1 WHERE id = 'o1'")
+            .bind(now + CLAIM_MS)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let reject = Action::Reject {
+            reason: "wrong patient".into(),
+        };
+        let e = act(desk, "o1", &reject, "Pia", At::from_ms(now + 1))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OrderError::Changed), "{e}");
+        assert_eq!(state(&db).await.0, "in_review");
+        // Past the claim, a crashed holder no longer blocks the order; the
+        // step clears the claim with the state change.
+        let o = act(desk, "o1", &reject, "Pia", At::from_ms(now + CLAIM_MS + 1))
+            .await
+            .unwrap();
+        assert_eq!(o.state, "rejected");
+        assert_eq!(state(&db).await, ("rejected".into(), None));
+    }
+
+    #[tokio::test]
+    async fn a_refused_step_lifts_its_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        order_in_review(&db).await;
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let desk = Desk {
+            db: &db,
+            key: &key,
+            store: "s",
+            settings: Settings {
+                policy: Policy {
+                    return_after_days: 7,
+                },
+                min_shelf_life_days: 30,
+                ticket_days: 14,
+            },
+        };
+        // A line for a product with no stock: approval claims, fails to
+        // reserve, and must not leave the order locked.
+        sqlx::query("INSERT INTO products (gtin, name, ingredients, strength, form, pack_size, storage, price_minor, vat_class, updated_ms) \
+             VALUES ('09520000002992', 'Lamotrigine 100 mg tablets', 'lamotrigine', '100 mg', 'tablet', 56, 'room', 3536, 'reduced', 0)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, gtin, packs) VALUES ('o1', '09520000002992', 1)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let approve = Action::Approve {
+            gates: Default::default(),
+        };
+        let e = act(desk, "o1", &approve, "Pia", At::from_ms(5_000))
+            .await
+            .unwrap_err();
+        assert!(!matches!(e, OrderError::Changed), "{e}");
+        assert_eq!(state(&db).await, ("in_review".into(), None));
+    }
 }
