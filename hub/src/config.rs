@@ -160,6 +160,9 @@ pub struct Orders {
     pub return_after_days: u32,
     /// Pickup tickets are valid this many days from approval.
     pub ticket_days: u32,
+    /// The drug–drug interaction table (tab-separated, see
+    /// `docs/clinical.md`). Empty: the table shipped with the hub.
+    pub interactions_file: PathBuf,
 }
 
 /// Logging.
@@ -260,6 +263,7 @@ impl Default for Orders {
         Self {
             return_after_days: 10,
             ticket_days: 14,
+            interactions_file: PathBuf::new(),
         }
     }
 }

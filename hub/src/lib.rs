@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod metrics;
 pub mod orders;
+pub mod patients;
 pub mod service;
 pub mod store;
 pub mod web;
@@ -92,8 +93,9 @@ pub async fn run(
         broker::start(cfg.broker.listen, cfg.ingest.max_payload_bytes)?;
         tracing::info!(listen = %cfg.broker.listen, "embedded MQTT broker started");
     }
+    let interactions = Arc::new(orders::load_interactions(&cfg.orders.interactions_file)?);
     let db = open_db(&cfg).await?;
-    tracing::info!(backend = ?db.backend, "store open");
+    tracing::info!(backend = ?db.backend, interactions = interactions.rows.len(), "store open");
 
     let metrics = Arc::new(metrics::Metrics::default());
     let (feed, _) = broadcast::channel(4096);
@@ -199,6 +201,7 @@ pub async fn run(
         fridges: views,
         closing,
         store_name: std::sync::RwLock::new(store_name),
+        interactions,
     }));
     let app = web::router(max_image)
         .with_state(state)

@@ -74,6 +74,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "order_claim",
         include_str!("../migrations/sqlite/0006_order_claim.sql"),
     ),
+    (
+        7,
+        "patients",
+        include_str!("../migrations/sqlite/0007_patients.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -105,6 +110,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "order_claim",
         include_str!("../migrations/postgres/0006_order_claim.sql"),
+    ),
+    (
+        7,
+        "patients",
+        include_str!("../migrations/postgres/0007_patients.sql"),
     ),
 ];
 

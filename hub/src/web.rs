@@ -139,6 +139,8 @@ pub struct Inner {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// The store's name: the config's, or the one set in the first-run wizard.
     pub store_name: std::sync::RwLock<String>,
+    /// The drug–drug interaction table the clinical checks use.
+    pub interactions: Arc<rxedge_shared::clinical::InteractionTable>,
 }
 
 impl Inner {
@@ -225,11 +227,20 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/patients" { "Patients" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
     }
+}
+
+/// The name a request acts under (`by`), trimmed; refused when empty.
+pub fn actor(by: &str) -> Result<&str, AppError> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(AppError::BadRequest("say who you are (by)".into()));
+    }
+    Ok(by)
 }
 
 /// A timestamp as `YYYY-MM-DD HH:MM` UTC (screens that say "(UTC)" and CSV exports).
@@ -590,6 +601,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::catalog::web::router())
         .merge(crate::inventory::web::router())
         .merge(crate::orders::web::router())
+        .merge(crate::patients::web::router())
         .merge(crate::auth::web::router())
         .merge(crate::blobs::router(max_image_bytes))
 }

@@ -6,6 +6,7 @@
 //! state machines are deterministic under test.
 
 pub mod billing;
+pub mod clinical;
 pub mod clock;
 pub mod coldchain;
 pub mod config;

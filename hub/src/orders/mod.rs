@@ -11,6 +11,7 @@
 //! the order and patient); cancel, reject after approval and return-to-stock
 //! give the reservations back.
 
+pub mod checks;
 pub mod web;
 
 use crate::inventory::{self, At, InvError, MoveCtx};
@@ -58,8 +59,10 @@ pub struct Order {
     pub kind: String,
     /// The scanned text, or the paper image's sha256.
     pub payload: String,
-    /// Patient (from the prescription or entered).
+    /// Patient (from the prescription or entered), as shown in the queue.
     pub patient: String,
+    /// The patient record it is filed under.
+    pub patient_id: Option<String>,
     /// State.
     pub state: String,
     /// Who holds it for review.
@@ -83,6 +86,7 @@ impl Order {
             kind: r.try_get("kind")?,
             payload: r.try_get("payload")?,
             patient: r.try_get("patient")?,
+            patient_id: r.try_get("patient_id")?,
             state: r.try_get("state")?,
             reviewer: r.try_get("reviewer")?,
             ready_since_ms: r.try_get("ready_since_ms")?,
@@ -101,27 +105,34 @@ impl Order {
     }
 }
 
-/// What an incoming event becomes, if anything.
-fn order_from(env: &Envelope) -> Option<(String, String, String)> {
+/// The patient an eMediplan names: full name, date of birth, allergies.
+type PlanPatient = (String, String, Vec<rxedge_shared::clinical::Allergy>);
+
+/// What an incoming event becomes, if anything: kind, payload, the
+/// patient as shown in the queue, and the patient to file it under.
+fn order_from(env: &Envelope) -> Option<(String, String, String, Option<PlanPatient>)> {
     match &env.body {
         Body::QrScanned(q) => {
             let parsed = payload::parse(&q.text);
-            let patient = match &parsed {
-                Payload::Chmed16a(c) => format!(
-                    "{} {} ({})",
-                    c.patient.first_name, c.patient.last_name, c.patient.birth_date
-                ),
-                _ => String::new(),
+            let (label, who) = match &parsed {
+                Payload::Chmed16a(c) => {
+                    let p = &c.patient;
+                    let name = format!("{} {}", p.first_name.trim(), p.last_name.trim());
+                    let dob: String = p.birth_date.trim().chars().take(10).collect();
+                    let allergies = rxedge_shared::clinical::chmed_allergies(p.medical.as_ref());
+                    (format!("{name} ({dob})"), Some((name, dob, allergies)))
+                }
+                _ => (String::new(), None),
             };
             match parsed {
                 Payload::Chmed16a(_) | Payload::Chmed23a(_) | Payload::Unknown { .. } => {
-                    Some((parsed.kind().to_owned(), q.text.clone(), patient))
+                    Some((parsed.kind().to_owned(), q.text.clone(), label, who))
                 }
                 // Packs and tickets are questions, not prescriptions.
                 _ => None,
             }
         }
-        Body::PaperCaptured(p) => Some(("paper".into(), p.sha256.clone(), String::new())),
+        Body::PaperCaptured(p) => Some(("paper".into(), p.sha256.clone(), String::new(), None)),
         _ => None,
     }
 }
@@ -161,13 +172,27 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             let Ok(env) = serde_json::from_str::<Envelope>(&text) else {
                 continue;
             };
-            let Some((kind, payload, patient)) = order_from(&env) else {
+            let Some((kind, payload, patient, who)) = order_from(&env) else {
                 continue;
             };
             let id = env.id.simple().to_string();
+            let patient_id = match &who {
+                Some((name, dob, allergies)) if !name.trim().is_empty() => Some(
+                    crate::patients::find_or_create(
+                        &mut tx,
+                        name,
+                        dob,
+                        allergies,
+                        now_ms,
+                        "eMediplan",
+                    )
+                    .await?,
+                ),
+                _ => None,
+            };
             made += sqlx::query(
-                "INSERT INTO orders (id, reference, source_kiosk, source_event, kind, payload, patient, state, created_ms, updated_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO orders (id, reference, source_kiosk, source_event, kind, payload, patient, state, created_ms, updated_ms, patient_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&id)
             .bind(reference_of(&id))
@@ -178,6 +203,7 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             .bind(&patient)
             .bind(env.created_ms)
             .bind(now_ms)
+            .bind(&patient_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -277,12 +303,14 @@ pub struct Line {
     pub packs: i64,
     /// Controlled substance.
     pub controlled: bool,
+    /// Dosage instructions (`1-0-1-0`, `2x daily 1`), read by the dose check.
+    pub sig: String,
 }
 
 /// An order's lines.
 pub async fn lines(db: &Db, id: &str) -> Result<Vec<Line>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT l.id, l.gtin, l.packs, p.name, p.controlled FROM order_lines l JOIN products p ON p.gtin = l.gtin \
+        "SELECT l.id, l.gtin, l.packs, l.sig, p.name, p.controlled FROM order_lines l JOIN products p ON p.gtin = l.gtin \
          WHERE l.order_id = $1 ORDER BY l.id",
     )
     .bind(id)
@@ -296,6 +324,7 @@ pub async fn lines(db: &Db, id: &str) -> Result<Vec<Line>, sqlx::Error> {
                 name: r.try_get("name")?,
                 packs: r.try_get("packs")?,
                 controlled: r.try_get::<i64, _>("controlled")? != 0,
+                sig: r.try_get("sig")?,
             })
         })
         .collect()
@@ -307,6 +336,7 @@ pub async fn add_line(
     id: &str,
     gtin: &str,
     packs: i64,
+    sig: &str,
     actor: &str,
 ) -> Result<Line, OrderError> {
     let o = get(db, id)
@@ -322,15 +352,22 @@ pub async fn add_line(
             "the number of packs must be positive".into(),
         ));
     }
+    let sig = sig.trim();
+    if sig.chars().count() > 200 {
+        return Err(OrderError::Invalid(
+            "dosage instructions are limited to 200 characters".into(),
+        ));
+    }
     let p = crate::catalog::get(db, gtin)
         .await?
         .ok_or_else(|| OrderError::Invalid(format!("GTIN {gtin} is not in the catalog")))?;
     let r = sqlx::query(
-        "INSERT INTO order_lines (order_id, gtin, packs) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO order_lines (order_id, gtin, packs, sig) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(id)
     .bind(&p.gtin)
     .bind(packs)
+    .bind(sig)
     .fetch_one(&db.pool)
     .await?;
     Ok(Line {
@@ -339,6 +376,7 @@ pub async fn add_line(
         name: p.name,
         packs,
         controlled: p.controlled,
+        sig: sig.to_owned(),
     })
 }
 
@@ -392,7 +430,34 @@ pub struct Desk<'a> {
     pub store: &'a str,
     /// Policy.
     pub settings: Settings,
+    /// Drug–drug interactions for the clinical checks.
+    pub interactions: &'a rxedge_shared::clinical::InteractionTable,
 }
+
+/// Read the interaction table: the file named in config, or the one shipped
+/// with the hub. A bad line stops the start with its line number.
+pub fn load_interactions(
+    path: &std::path::Path,
+) -> Result<rxedge_shared::clinical::InteractionTable, crate::HubError> {
+    let (name, text) = if path.as_os_str().is_empty() {
+        (
+            "the shipped table".to_owned(),
+            SHIPPED_INTERACTIONS.to_owned(),
+        )
+    } else {
+        (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| {
+                crate::HubError::State(format!("orders.interactions_file {}: {e}", path.display()))
+            })?,
+        )
+    };
+    rxedge_shared::clinical::InteractionTable::parse(&text)
+        .map_err(|e| crate::HubError::State(format!("orders.interactions_file ({name}): {e}")))
+}
+
+/// The interaction table shipped with the hub (sources in its header).
+pub const SHIPPED_INTERACTIONS: &str = include_str!("../../data/interactions.tsv");
 
 /// Do one step on an order: ask the machine, carry out its stock side
 /// effects, then store the new state and the audit line together.
@@ -409,15 +474,26 @@ pub async fn act(
         .ok_or_else(|| OrderError::NotFound(id.into()))?;
     let mut action = action.clone();
     let ls = lines(db, id).await?;
+    let mut overridden = Vec::new();
     if let Action::Approve { gates } = &mut action {
         // The catalog, not the client, says whether a controlled substance is in the order.
         gates.controlled = ls.iter().any(|l| l.controlled);
-        // Severe warnings come from the server's clinical checks, never from
-        // the client. Those checks (interactions, allergies, duplicates, dose)
-        // are not built yet, so there are none to count.
-        gates.severe_warnings = 0;
+        // Severe warnings come from the server's clinical checks, run now on
+        // what is stored, never from the client.
+        let c = checks::run(db, desk.interactions, &o, at.now_ms).await?;
+        gates.severe_warnings = c.severe;
+        overridden = c
+            .findings
+            .iter()
+            .filter(|f| f.severity == rxedge_shared::clinical::Severity::Severe)
+            .map(|f| f.title.clone())
+            .collect();
     }
-    let t = machine::step(&o.view(), &action, actor, at.now_ms, settings.policy)?;
+    let mut t = machine::step(&o.view(), &action, actor, at.now_ms, settings.policy)?;
+    if !overridden.is_empty() {
+        // The trail keeps what was approved over, beside the reason given.
+        t.reason = format!("{} [approved over: {}]", t.reason, overridden.join("; "));
+    }
     if t.to == OrderState::Approved && ls.is_empty() {
         return Err(OrderError::Invalid(
             "add at least one line before approving".into(),
@@ -587,6 +663,19 @@ pub async fn trail(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_shipped_interaction_table_reads_and_names_its_sources() {
+        let t = load_interactions(std::path::Path::new("")).unwrap();
+        assert!(t.rows.len() >= 20, "{}", t.rows.len());
+        assert!(t.rows.iter().all(|r| !r.source.trim().is_empty()));
+        assert!(t
+            .rows
+            .iter()
+            .any(|r| r.severity == rxedge_shared::clinical::Severity::Severe));
+        let e = load_interactions(std::path::Path::new("/nonexistent/table.tsv")).unwrap_err();
+        assert!(e.to_string().contains("orders.interactions_file"), "{e}");
+    }
+
     async fn order_in_review(db: &Db) {
         sqlx::query(
             "INSERT INTO orders (id, reference, kind, payload, state, reviewer, created_ms, updated_ms) \
@@ -612,6 +701,7 @@ mod tests {
         let db = Db::connect(&url, 2).await.unwrap();
         order_in_review(&db).await;
         let key = SigningKey::from_bytes(&[7; 32]);
+        let table = rxedge_shared::clinical::InteractionTable::default();
         let desk = Desk {
             db: &db,
             key: &key,
@@ -623,6 +713,7 @@ mod tests {
                 min_shelf_life_days: 30,
                 ticket_days: 14,
             },
+            interactions: &table,
         };
         let now = 1_000_000;
         // Another request holds the order (it is mid-way through reserving).
@@ -655,6 +746,7 @@ mod tests {
         let db = Db::connect(&url, 2).await.unwrap();
         order_in_review(&db).await;
         let key = SigningKey::from_bytes(&[7; 32]);
+        let table = rxedge_shared::clinical::InteractionTable::default();
         let desk = Desk {
             db: &db,
             key: &key,
@@ -666,6 +758,7 @@ mod tests {
                 min_shelf_life_days: 30,
                 ticket_days: 14,
             },
+            interactions: &table,
         };
         // A line for a product with no stock: approval claims, fails to
         // reserve, and must not leave the order locked.

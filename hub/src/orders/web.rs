@@ -36,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders/{id}", get(order_json))
         .route("/api/orders/{id}/lines", post(add_line))
         .route("/api/orders/{id}/action", post(act))
+        .route("/api/orders/{id}/checks", get(checks_json))
+        .route("/api/orders/{id}/patient", post(file_under))
 }
 
 fn settings(s: &AppState) -> Settings {
@@ -72,13 +74,67 @@ async fn order_json(
         .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
     let lines = super::lines(&s.0.db, &id).await?;
     let trail = super::trail(&s.0.db, &id).await?;
-    Ok(Json(json!({ "order": o, "lines": lines, "trail": trail })))
+    let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
+    Ok(Json(
+        json!({ "order": o, "lines": lines, "trail": trail, "checks": checks }),
+    ))
+}
+
+async fn checks_json(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<super::checks::Checks>, AppError> {
+    let o = super::get(&s.0.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
+    Ok(Json(
+        super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct FileUnder {
+    /// An existing record…
+    #[serde(default)]
+    patient_id: String,
+    /// …or a new one.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    birth_date: String,
+    by: String,
+}
+
+/// File an order under a patient record: an existing one, or a new one made
+/// from the name and date of birth (a paper prescription).
+async fn file_under(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(f): Json<FileUnder>,
+) -> Result<Json<crate::patients::Patient>, AppError> {
+    let by = crate::web::actor(&f.by)?;
+    let now = now_ms();
+    let pid = if f.patient_id.trim().is_empty() {
+        let fields = crate::patients::Fields {
+            name: f.name,
+            birth_date: f.birth_date,
+            ..Default::default()
+        };
+        crate::patients::create(&s.0.db, &fields, by, now).await?.id
+    } else {
+        f.patient_id.trim().to_owned()
+    };
+    let p = crate::patients::attach_order(&s.0.db, &id, &pid, by, now).await?;
+    let _ = s.0.feed.send(FeedItem::Order);
+    Ok(Json(p))
 }
 
 #[derive(Deserialize)]
 struct AddLine {
     gtin: String,
     packs: i64,
+    #[serde(default)]
+    sig: String,
     by: String,
 }
 
@@ -87,7 +143,7 @@ async fn add_line(
     Path(id): Path<String>,
     Json(l): Json<AddLine>,
 ) -> Result<Json<super::Line>, AppError> {
-    let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.by).await?;
+    let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.sig, &l.by).await?;
     let _ = s.0.feed.send(FeedItem::Order);
     Ok(Json(line))
 }
@@ -109,6 +165,7 @@ async fn act(
         key: &s.0.key,
         store: s.0.store.as_str(),
         settings: settings(&s),
+        interactions: &s.0.interactions,
     };
     let o = super::act(desk, &id, &r.action, &r.by, At::from_ms(now_ms())).await?;
     tracing::info!(order = %o.id, state = %o.state, by = %r.by.trim(), action = r.action.name(), "order step");
@@ -200,12 +257,79 @@ fn prescription(o: &super::Order) -> Markup {
     }
 }
 
+fn patient_section(o: &super::Order, c: &super::checks::Checks) -> Markup {
+    html! {
+        section #patient {
+            h2 { "Patient" }
+            @if let Some(p) = &c.patient {
+                p { a href=(format!("/patients/{}", p.id)) { strong { (p.name) } } @if !p.birth_date.is_empty() { ", born " (p.birth_date) }
+                    @if !p.insurance.is_empty() { " · insurance " (p.insurance) } }
+                p { "Allergies: "
+                    @if p.allergies.is_empty() { "none recorded" }
+                    @for (i, a) in p.allergies.iter().enumerate() { @if i > 0 { "; " } span.allergy { (a.label) } }
+                }
+            } @else {
+                p { "Not filed under a patient record yet: allergies and earlier dispensings cannot be checked." }
+            }
+            @if !OrderState::parse(&o.state).unwrap_or(OrderState::Received).is_final() {
+                details {
+                    summary { @if c.patient.is_some() { "File under another patient" } @else { "File under a patient" } }
+                    form data-api=(format!("/api/orders/{}/patient", o.id)) data-next=(format!("/orders/{}", o.id)) {
+                        input name="patient_id" required placeholder="Patient id (see Patients)";
+                        input name="by" required placeholder="Your name";
+                        button { "File under this record" } output {}
+                    }
+                    form data-api=(format!("/api/orders/{}/patient", o.id)) data-next=(format!("/orders/{}", o.id)) {
+                        input name="name" required placeholder="New patient: full name";
+                        input name="birth_date" type="date" placeholder="Date of birth";
+                        input name="by" required placeholder="Your name";
+                        button { "Create and file" } output {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn checks_section(c: &super::checks::Checks) -> Markup {
+    html! {
+        section #checks {
+            h2 { "Clinical checks" }
+            @if c.findings.is_empty() {
+                p.ok { "No interactions, duplicates, allergies or dose problems found in what could be checked." }
+            } @else {
+                ul.findings {
+                    @for f in &c.findings {
+                        li class=(format!("finding {}", f.severity.as_str())) data-kind=(format!("{:?}", f.kind).to_lowercase()) {
+                            span.badge { (f.severity.as_str()) } " " strong { (f.title) }
+                            br; (f.detail) " " small { "(" (f.source) ")" }
+                        }
+                    }
+                }
+            }
+            @if !c.unchecked.is_empty() {
+                p { "Not checked:" }
+                ul.unchecked { @for u in &c.unchecked { li { (u) } } }
+            }
+            details {
+                summary { "What was checked (" (c.drugs.len()) " drugs)" }
+                ul { @for d in &c.drugs { li { (d.label) " · " (match &d.origin {
+                    rxedge_shared::clinical::Origin::ThisOrder => "this order".to_owned(),
+                    rxedge_shared::clinical::Origin::Plan => "on the eMediplan".to_owned(),
+                    rxedge_shared::clinical::Origin::Dispensed(r) => format!("dispensed, order {r}"),
+                }) } } }
+            }
+        }
+    }
+}
+
 async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<Markup, AppError> {
     let o = super::get(&s.0.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
     let lines = super::lines(&s.0.db, &id).await?;
     let trail = super::trail(&s.0.db, &id).await?;
+    let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     let button = |action: &str, label: &str| {
@@ -224,19 +348,22 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             p { a href="/orders" { "Back to the queue" } }
             @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
             section { h2 { "Prescription" } (prescription(&o)) }
+            (patient_section(&o, &checks))
+            (checks_section(&checks))
             section {
                 h2 { "Lines" }
                 table #lines {
-                    thead { tr { th { "Product" } th { "GTIN" } th { "Packs" } } }
+                    thead { tr { th { "Product" } th { "GTIN" } th { "Packs" } th { "Dosage" } } }
                     tbody {
-                        @if lines.is_empty() { tr { td colspan="3" { "No lines yet." } } }
-                        @for l in &lines { tr { td { (l.name) @if l.controlled { " " span.badge { "controlled" } } } td { (l.gtin) } td.num { (l.packs) } } }
+                        @if lines.is_empty() { tr { td colspan="4" { "No lines yet." } } }
+                        @for l in &lines { tr { td { (l.name) @if l.controlled { " " span.badge { "controlled" } } } td { (l.gtin) } td.num { (l.packs) } td { (l.sig) } } }
                     }
                 }
                 @if st == OrderState::InReview {
                     form data-api=(format!("/api/orders/{}/lines", o.id)) data-next=(format!("/orders/{}", o.id)) {
                         input name="gtin" required placeholder="GTIN" inputmode="numeric";
                         input name="packs" type="number" min="1" value="1" required;
+                        input name="sig" placeholder="Dosage, e.g. 1-0-1-0" maxlength="200";
                         input name="by" required placeholder="Your name";
                         button { "Add line" } output {}
                     }
@@ -252,7 +379,12 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                             @if lines.iter().any(|l| l.controlled) {
                                 label { input type="checkbox" name="controlled_confirmed" value="true"; " I confirm the controlled substance a second time" }
                             }
-                            input name="override_reason" placeholder="Reason to approve over a severe warning (if any)";
+                            @if checks.severe > 0 {
+                                label.severe { "Reason to approve over " (checks.severe) " severe warning(s) (required)"
+                                    input name="override_reason" required placeholder="Why this is right for this patient"; }
+                            } @else {
+                                input type="hidden" name="override_reason" value="";
+                            }
                             input name="by" required placeholder="Your name";
                             button { "Approve and reserve stock" } output {}
                         }
