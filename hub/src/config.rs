@@ -34,6 +34,8 @@ pub struct Config {
     pub inventory: Inventory,
     /// Order rules.
     pub orders: Orders,
+    /// Prices, fees and VAT.
+    pub billing: Billing,
     /// Logging.
     pub log: Log,
 }
@@ -163,6 +165,35 @@ pub struct Orders {
     /// The drug–drug interaction table (tab-separated, see
     /// `docs/clinical.md`). Empty: the table shipped with the hub.
     pub interactions_file: PathBuf,
+}
+
+/// Prices, fees and VAT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Billing {
+    /// Dispensing fee per pack, VAT included, like `4.30`.
+    pub dispensing_fee: String,
+    /// Standard VAT rate in basis points (8.1 % = 810).
+    pub vat_standard_bp: u32,
+    /// Reduced VAT rate (medicines) in basis points (2.6 % = 260).
+    pub vat_reduced_bp: u32,
+}
+
+impl Billing {
+    /// The fee in minor units (checked by [`Config::validate`]).
+    pub fn dispensing_fee_minor(&self) -> i64 {
+        crate::catalog::parse_price(&self.dispensing_fee).unwrap_or(0)
+    }
+}
+
+impl Default for Billing {
+    fn default() -> Self {
+        Self {
+            dispensing_fee: "4.30".into(),
+            vat_standard_bp: 810,
+            vat_reduced_bp: 260,
+        }
+    }
 }
 
 /// Logging.
@@ -301,6 +332,14 @@ impl Config {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.store_id()?;
+        if let Err(e) = crate::catalog::parse_price(&self.billing.dispensing_fee) {
+            return Err(ConfigError::Invalid(format!("billing.dispensing_fee: {e}")));
+        }
+        if self.billing.vat_standard_bp > 10_000 || self.billing.vat_reduced_bp > 10_000 {
+            return Err(ConfigError::Invalid(
+                "billing.vat_standard_bp and vat_reduced_bp are basis points (8.1 % = 810), at most 10000".into(),
+            ));
+        }
         if !self.database.url.is_empty()
             && !["sqlite:", "postgres:", "postgresql:"]
                 .iter()

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod billing;
 pub mod blobs;
 pub mod broker;
 pub mod catalog;

@@ -79,6 +79,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "patients",
         include_str!("../migrations/sqlite/0007_patients.sql"),
     ),
+    (
+        8,
+        "billing",
+        include_str!("../migrations/sqlite/0008_billing.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -115,6 +120,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "patients",
         include_str!("../migrations/postgres/0007_patients.sql"),
+    ),
+    (
+        8,
+        "billing",
+        include_str!("../migrations/postgres/0008_billing.sql"),
     ),
 ];
 

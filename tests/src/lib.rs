@@ -602,6 +602,19 @@ pub async fn wait_committed(
     }
 }
 
+/// POST `body` as JSON; the status and the JSON answer (`null` if none),
+/// so a test can assert on refusals as well as successes.
+pub async fn post_json(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
+    let r = reqwest::Client::new().post(url).json(&body).send().await?;
+    let status = r.status();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// GET a JSON answer; a non-2xx status is an error.
+pub async fn get_json(url: String) -> Result<Value> {
+    Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
+}
+
 /// Temp directory that survives on failure when `RXEDGE_KEEP_TMP` is set.
 pub fn tempdir(name: &str) -> Result<tempfile::TempDir> {
     let prefix = format!("rxedge-{name}-");

@@ -372,3 +372,92 @@ async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk(
     assert!(config.contains("Apotheke am See"), "{config}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> Result<()> {
+    let t = tempdir("browser-pharmacist")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let c = reqwest::Client::new();
+    c.post(format!("{}/api/catalog/import", hub.url()))
+        .body(include_str!("../../hub/data/demo-catalog.csv"))
+        .send()
+        .await?
+        .error_for_status()?;
+    // Zocor is on the patient's plan; Biaxin is what the pharmacist adds.
+    let (zocor, biaxin) = ("09520000001124", "09520000002305");
+    c.post(format!("{}/api/inventory/receive", hub.url()))
+        .json(&serde_json::json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf", "by": "Tom" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let plan = format!(
+        r#"CHMED16A0{{"Id":"p1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{{"FName":"Maxima","LName":"Matter","BDt":"1981-01-12"}},"Medicaments":[{{"Id":"{zocor}","IdType":2,"Pos":[{{"D":[0,0,1,0]}}]}}]}}"#
+    );
+    c.post(format!("{}/api/sim/show", kiosk.url()))
+        .json(&serde_json::json!({ "text": plan, "hold_ms": 800 }))
+        .send()
+        .await?
+        .error_for_status()?;
+    wait_for(
+        "the order in the queue",
+        Duration::from_secs(60),
+        || async {
+            let list: serde_json::Value = reqwest::get(format!("{}/api/orders", hub.url()))
+                .await?
+                .json()
+                .await?;
+            Ok(list.as_array().and_then(|a| a.first()).map(|_| ()))
+        },
+    )
+    .await?;
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let Some(b) = BrowserScript::start("pharmacist.mjs", &[&hub_url, &shots_arg, biaxin])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let transcript = b.finish(Duration::from_secs(120)).await?;
+    for step in [
+        "step: queue shows one waiting",
+        "step: review shows the severe interaction",
+        "step: approval without a reason refused",
+        "step: approved with a reason in the trail",
+        "step: filled, ready and handed over",
+        "step: invoice and receipt with the pickup QR",
+    ] {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+    for name in ["queue", "review", "approved", "invoice", "receipt"] {
+        let p = shots.join(format!("pharmacist-{name}.png"));
+        assert!(p.exists(), "no screenshot {}", p.display());
+    }
+    // What the screens did is stored: one picked-up order with its invoice.
+    let orders: serde_json::Value = reqwest::get(format!("{}/api/orders", hub.url()))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(orders[0]["state"], "picked_up", "{orders}");
+    // The receipt's QR, as rendered, reads back (through the kiosk's own
+    // decoder) as this order's signed pickup ticket.
+    let out = std::process::Command::new(bin("rxedge-kiosk")?)
+        .arg("scan")
+        .arg(shots.join("pharmacist-receipt.png"))
+        .output()?;
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        line["codes"][0]["payload"]["kind"], "pickup_ticket",
+        "{line}"
+    );
+    assert_eq!(
+        line["codes"][0]["text"], orders[0]["ticket"],
+        "the printed code is the order's ticket"
+    );
+    drop(kiosk);
+    Ok(())
+}

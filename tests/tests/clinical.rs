@@ -21,16 +21,6 @@ const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,control
 09520000001056,Amoxil 1000 mg,amoxicillin,1000 mg,tablet,20,J01CA04,no,room,15.00,reduced,,0,3000
 ";
 
-async fn post(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new().post(url).json(&body).send().await?;
-    let status = r.status();
-    Ok((status, r.json().await.unwrap_or(Value::Null)))
-}
-
-async fn get(url: String) -> Result<Value> {
-    Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
-}
-
 /// Scan `plan` at the kiosk and wait for its order; returns the order.
 async fn scan(kiosk: &Kiosk, base: &str, plan: &str, known: usize) -> Result<Value> {
     reqwest::Client::new()
@@ -40,8 +30,8 @@ async fn scan(kiosk: &Kiosk, base: &str, plan: &str, known: usize) -> Result<Val
         .await?
         .error_for_status()?;
     wait_for("the order in the queue", WAIT, || async {
-        let list: Value = get(format!("{base}/api/orders?state=received")).await?;
-        let all: Value = get(format!("{base}/api/orders")).await?;
+        let list: Value = get_json(format!("{base}/api/orders?state=received")).await?;
+        let all: Value = get_json(format!("{base}/api/orders")).await?;
         let n = all.as_array().map_or(0, Vec::len);
         Ok((n > known)
             .then(|| list.as_array().and_then(|a| a.last()).cloned())
@@ -83,7 +73,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         "09520000001032",
         "09520000001049",
     ] {
-        let (st, v) = post(
+        let (st, v) = post_json(
             format!("{base}/api/inventory/receive"),
             json!({ "gtin": gtin, "lot": "L1", "expiry": "2030-01-31", "quantity": 10, "location": "shelf", "by": "Tom" }),
         )
@@ -101,7 +91,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         .as_str()
         .ok_or_else(|| anyhow!("the order is filed under a patient: {order}"))?
         .to_owned();
-    let patients: Value = get(format!("{base}/api/patients?q=matter")).await?;
+    let patients: Value = get_json(format!("{base}/api/patients?q=matter")).await?;
     assert_eq!(patients.as_array().map(Vec::len), Some(1), "{patients}");
     assert_eq!(patients[0]["id"], pid.as_str());
     let allergy = &patients[0]["allergies"][0];
@@ -114,9 +104,9 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         .as_str()
         .ok_or_else(|| anyhow!("no id"))?
         .to_owned();
-    let act = |body: Value| post(format!("{base}/api/orders/{id}/action"), body);
+    let act = |body: Value| post_json(format!("{base}/api/orders/{id}/action"), body);
     let line = |gtin: &str, sig: &str| {
-        post(
+        post_json(
             format!("{base}/api/orders/{id}/lines"),
             json!({ "gtin": gtin, "packs": 1, "sig": sig, "by": "Pia" }),
         )
@@ -127,7 +117,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     // Simvastatin for the plan's simvastatin: the same therapy, no warning.
     let (st, v) = line("09520000001018", "0-0-1-0").await?;
     assert!(st.is_success(), "{v}");
-    let checks: Value = get(format!("{base}/api/orders/{id}/checks")).await?;
+    let checks: Value = get_json(format!("{base}/api/orders/{id}/checks")).await?;
     assert_eq!(checks["severe"], 0, "{checks}");
     assert!(kinds(&checks).is_empty(), "{checks}");
     let unchecked = checks["unchecked"].to_string();
@@ -143,7 +133,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     // plan's warfarin: bleeding (moderate); and the analgesic allergy.
     let (st, v) = line("09520000001032", "2-2-2-2").await?;
     assert!(st.is_success(), "{v}");
-    let checks: Value = get(format!("{base}/api/orders/{id}/checks")).await?;
+    let checks: Value = get_json(format!("{base}/api/orders/{id}/checks")).await?;
     let k = kinds(&checks);
     for want in [
         ("interaction", "severe"),
@@ -181,7 +171,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     );
     let (st, v) = act(json!({ "action": "approve", "gates": { "override_reason": "prescriber called: short course, statin paused" }, "by": "Pia" })).await?;
     assert!(st.is_success(), "{v}");
-    let o: Value = get(format!("{base}/api/orders/{id}")).await?;
+    let o: Value = get_json(format!("{base}/api/orders/{id}")).await?;
     let trail = o["trail"].to_string();
     assert!(
         trail.contains("prescriber called")
@@ -199,7 +189,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         .as_str()
         .ok_or_else(|| anyhow!("no id"))?
         .to_owned();
-    let checks2: Value = get(format!("{base}/api/orders/{id2}/checks")).await?;
+    let checks2: Value = get_json(format!("{base}/api/orders/{id2}/checks")).await?;
     let dispensed = checks2["drugs"]
         .as_array()
         .map(|a| {
@@ -212,7 +202,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
 
     // A duplicate record made at the desk merges into the plan's record:
     // its allergy joins, its orders move, it points at the survivor.
-    let (st, dup) = post(
+    let (st, dup) = post_json(
         format!("{base}/api/patients"),
         json!({ "name": "Matter Maxima", "birth_date": "", "allergies": "penicillins = atc:J01C", "by": "Tom" }),
     )
@@ -222,13 +212,13 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         .as_str()
         .ok_or_else(|| anyhow!("no id"))?
         .to_owned();
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/orders/{id2}/patient"),
         json!({ "patient_id": dup_id, "by": "Tom" }),
     )
     .await?;
     assert!(st.is_success(), "{v}");
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/patients/{dup_id}/merge"),
         json!({ "into": pid, "by": "Tom" }),
     )
@@ -239,9 +229,9 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         allergies.contains("503") && allergies.contains("penicillins"),
         "{allergies}"
     );
-    let gone: Value = get(format!("{base}/api/patients/{dup_id}")).await?;
+    let gone: Value = get_json(format!("{base}/api/patients/{dup_id}")).await?;
     assert_eq!(gone["patient"]["merged_into"], pid.as_str());
-    let kept: Value = get(format!("{base}/api/patients/{pid}")).await?;
+    let kept: Value = get_json(format!("{base}/api/patients/{pid}")).await?;
     let orders = kept["orders"].to_string();
     assert!(
         orders.contains(&id) && orders.contains(&id2),
@@ -249,13 +239,13 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     );
     assert!(kept["log"].to_string().contains("merged in"), "{kept}");
     // A merged record cannot be merged or edited again, and a bad date is named.
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/patients/{dup_id}/merge"),
         json!({ "into": pid, "by": "Tom" }),
     )
     .await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/patients/{pid}"),
         json!({ "name": "Maxima Matter", "birth_date": "12.01.1981", "by": "Tom" }),
     )
@@ -267,25 +257,25 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     );
     // An allergy typed with an ingredient nobody stocks is not silently
     // ignored: it shows as one to check by hand.
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/patients/{pid}"),
         json!({ "name": "Maxima Matter", "birth_date": "1981-01-12", "allergies": "penicilin", "by": "Tom" }),
     )
     .await?;
     assert!(st.is_success(), "{v}");
-    let (st, _) = post(
+    let (st, _) = post_json(
         format!("{base}/api/orders/{id2}/action"),
         json!({ "action": "start_review", "by": "Pia" }),
     )
     .await?;
     assert!(st.is_success());
-    let (st, v) = post(
+    let (st, v) = post_json(
         format!("{base}/api/orders/{id2}/lines"),
         json!({ "gtin": "09520000001056", "packs": 1, "sig": "1-0-1-0", "by": "Pia" }),
     )
     .await?;
     assert!(st.is_success(), "{v}");
-    let checks2: Value = get(format!("{base}/api/orders/{id2}/checks")).await?;
+    let checks2: Value = get_json(format!("{base}/api/orders/{id2}/checks")).await?;
     assert!(
         kinds(&checks2).contains(&("allergy".to_owned(), "moderate".to_owned())),
         "{checks2}"

@@ -15,12 +15,6 @@ const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,control
 09520000003005,Lamictal 100 mg,lamotrigine,100 mg,tablet,56,N03AX09,no,room,44.20,reduced,09520000002992,30,500
 ";
 
-async fn post(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new().post(url).json(&body).send().await?;
-    let status = r.status();
-    Ok((status, r.json().await.unwrap_or(Value::Null)))
-}
-
 #[tokio::test]
 async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     let tmp = tempdir("inventory-hub")?;
@@ -69,7 +63,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     let mut sse = c.get(format!("{base}/events/stream")).send().await?;
 
     // Receiving: a typed Digital Link fills GTIN, batch and expiry (GS1 day 00 → end of month).
-    let (st, g) = post(
+    let (st, g) = post_json(
         format!("{base}/api/inventory/gs1"),
         json!({ "text": "https://id.gs1.org/01/09520000002992/10/LT-9?17=271200" }),
     )
@@ -84,7 +78,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
         (Some("09520000002992"), Some("LT-9"), Some("2027-12-31"))
     );
     assert_eq!(g["product"]["name"], "Lamotrigine 100 mg tablets");
-    let (st, lot) = post(
+    let (st, lot) = post_json(
         format!("{base}/api/inventory/receive"),
         json!({ "gtin": g["gtin"], "lot": g["batch"], "expiry": g["expiry"], "quantity": 10, "location": "shelf", "by": "Tom Technician" }),
     )
@@ -127,7 +121,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
         (Some("09520000003005"), Some("LM-2")),
         "{g2}"
     );
-    let (st, lm) = post(
+    let (st, lm) = post_json(
         format!("{base}/api/inventory/receive"),
         json!({ "gtin": g2["gtin"], "lot": g2["batch"], "expiry": g2["expiry"], "quantity": 4, "location": "shelf", "by": "Tom Technician" }),
     )
@@ -149,13 +143,13 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     );
 
     // Damage hold: dispensing is refused with a plain message.
-    let (st, _) = post(
+    let (st, _) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/hold"),
         json!({ "reason": "damage", "note": "wet carton", "by": "Pia" }),
     )
     .await?;
     assert!(st.is_success());
-    let (st, refused) = post(
+    let (st, refused) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/dispense"),
         json!({ "quantity": 1, "by": "Pia" }),
     )
@@ -168,13 +162,13 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
             .contains("on hold (damage)"),
         "{refused}"
     );
-    let (st, _) = post(
+    let (st, _) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/decision"),
         json!({ "decision": "release", "note": "inner packs dry", "by": "Pia" }),
     )
     .await?;
     assert!(st.is_success());
-    let (st, d) = post(
+    let (st, d) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/dispense"),
         json!({ "quantity": 2, "by": "Pia", "order_ref": "ORD-77", "patient": "Anna Muster" }),
     )
@@ -206,7 +200,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     assert_eq!(generic["price_minor"], 3536);
 
     // Recall: the trace names the order and the patient; CSV for the authority.
-    let (st, rec) = post(
+    let (st, rec) = post_json(
         format!("{base}/api/inventory/recall"),
         json!({ "gtin": "09520000002992", "batch": "LT-9", "reason": "Swissmedic recall 2026-0042", "by": "Pia" }),
     )

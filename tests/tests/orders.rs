@@ -16,12 +16,6 @@ const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,control
 09520000002268,Oxycodone 10 mg prolonged-release tablets,oxycodone,10 mg,prolonged-release tablet,30,N02AA05,yes,room,38.64,reduced,,2,
 ";
 
-async fn post(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new().post(url).json(&body).send().await?;
-    let status = r.status();
-    Ok((status, r.json().await.unwrap_or(Value::Null)))
-}
-
 #[tokio::test]
 async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let tmp = tempdir("orders")?;
@@ -38,7 +32,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         ("09520000002992", "EARLY", "2028-01-31", 2),
         ("09520000002268", "OXY1", "2028-06-30", 5),
     ] {
-        let (st, v) = post(format!("{base}/api/inventory/receive"), json!({ "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "location": "shelf", "by": "Tom" })).await?;
+        let (st, v) = post_json(format!("{base}/api/inventory/receive"), json!({ "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "location": "shelf", "by": "Tom" })).await?;
         assert!(st.is_success(), "{v}");
     }
 
@@ -78,7 +72,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         .as_str()
         .ok_or_else(|| anyhow!("no id"))?
         .to_owned();
-    let act = |body: Value| post(format!("{base}/api/orders/{id}/action"), body);
+    let act = |body: Value| post_json(format!("{base}/api/orders/{id}/action"), body);
 
     // Illegal steps are refused with a sentence; nothing is released without approval.
     let (st, v) = act(json!({ "action": "pick_up", "by": "Pia" })).await?;
@@ -98,7 +92,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let (st, v) = act(json!({ "action": "approve", "by": "Pia" })).await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
     for (gtin, packs) in [("09520000002992", 3), ("09520000002268", 1)] {
-        let (st, v) = post(
+        let (st, v) = post_json(
             format!("{base}/api/orders/{id}/lines"),
             json!({ "gtin": gtin, "packs": packs, "by": "Pia" }),
         )

@@ -75,8 +75,9 @@ async fn order_json(
     let lines = super::lines(&s.0.db, &id).await?;
     let trail = super::trail(&s.0.db, &id).await?;
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
+    let invoice = crate::billing::invoice_of_order(&s.0.db, &id).await?;
     Ok(Json(
-        json!({ "order": o, "lines": lines, "trail": trail, "checks": checks }),
+        json!({ "order": o, "lines": lines, "trail": trail, "checks": checks, "invoice": invoice }),
     ))
 }
 
@@ -169,6 +170,17 @@ async fn act(
     };
     let o = super::act(desk, &id, &r.action, &r.by, At::from_ms(now_ms())).await?;
     tracing::info!(order = %o.id, state = %o.state, by = %r.by.trim(), action = r.action.name(), "order step");
+    if o.state == "picked_up" {
+        // Handing over finalises the invoice. If that fails the order stays
+        // picked up and its page offers "Finalise the invoice".
+        let b = crate::billing::web::settings(&s);
+        if let Err(e) =
+            crate::billing::finalise(&s.0.db, b, s.0.store.as_str(), &o.id, r.by.trim(), now_ms())
+                .await
+        {
+            tracing::error!(order = %o.id, error = %e, "invoice not finalised at pick-up");
+        }
+    }
     let _ = s.0.feed.send(FeedItem::Order);
     let _ = s.0.feed.send(FeedItem::Stock);
     Ok(Json(o))
@@ -330,6 +342,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let lines = super::lines(&s.0.db, &id).await?;
     let trail = super::trail(&s.0.db, &id).await?;
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
+    let price = crate::billing::web::price_section(&s, &o).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     let button = |action: &str, label: &str| {
@@ -350,6 +363,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             section { h2 { "Prescription" } (prescription(&o)) }
             (patient_section(&o, &checks))
             (checks_section(&checks))
+            (price)
             section {
                 h2 { "Lines" }
                 table #lines {

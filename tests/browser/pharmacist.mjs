@@ -1,0 +1,75 @@
+// The pharmacist's day in a real Chromium: the queue shows the waiting
+// order; the review page takes it, a line is added with its dosage, and the
+// clinical checks show the contraindication with the plan's statin; the hub
+// refuses approval without a written reason (even with the browser's own
+// check removed), then approves with one; the order is filled, made ready
+// and handed over, which finalises the invoice; the invoice and the 80 mm
+// receipt with the pickup QR are shown. Screenshots of each screen.
+//
+// usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD
+import { pageErrors, run } from "./lib.mjs";
+
+const [hubUrl, shots, gtin] = process.argv.slice(2);
+
+await run(async (browser) => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = pageErrors(page);
+  const form = (label) => page.locator("form", { has: page.getByRole("button", { name: label, exact: true }) });
+  const step = async (label) => {
+    const f = form(label);
+    await f.locator('input[name="by"]').fill("Pia Apotheker");
+    await f.getByRole("button", { name: label, exact: true }).click();
+  };
+
+  await page.goto(`${hubUrl}/orders`);
+  await page.locator("#waiting", { hasText: "1" }).waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: `${shots}/pharmacist-queue.png`, fullPage: true });
+  console.log("step: queue shows one waiting");
+
+  await page.locator("#queue a").first().click();
+  await page.waitForURL(/\/orders\/[0-9a-f]+$/);
+  await step("Start review");
+  await page.locator("#state", { hasText: "in review" }).waitFor({ timeout: 10_000 });
+
+  const add = form("Add line");
+  await add.locator('input[name="gtin"]').fill(gtin);
+  await add.locator('input[name="sig"]').fill("1-0-1-0");
+  await add.locator('input[name="by"]').fill("Pia Apotheker");
+  await add.getByRole("button", { name: "Add line" }).click();
+  const severe = page.locator("#checks li.finding.severe", { hasText: "Biaxin 500 mg with Zocor 20 mg" });
+  await severe.waitFor({ timeout: 10_000 });
+  await page.locator("#patient", { hasText: "Maxima Matter" }).waitFor();
+  await page.screenshot({ path: `${shots}/pharmacist-review.png`, fullPage: true });
+  console.log("step: review shows the severe interaction");
+
+  // The hub, not the page, enforces the reason.
+  const approve = form("Approve and reserve stock");
+  await approve.locator('input[name="override_reason"]').evaluate((el) => el.removeAttribute("required"));
+  await approve.locator('input[name="by"]').fill("Pia Apotheker");
+  await approve.getByRole("button", { name: "Approve and reserve stock" }).click();
+  await approve.locator("output.error", { hasText: "severe warning" }).waitFor({ timeout: 10_000 });
+  console.log("step: approval without a reason refused");
+
+  await approve.locator('input[name="override_reason"]').fill("Prescriber called: statin paused during the course");
+  await approve.getByRole("button", { name: "Approve and reserve stock" }).click();
+  await page.locator("#state", { hasText: "approved" }).waitFor({ timeout: 10_000 });
+  await page.locator("#trail", { hasText: "approved over" }).waitFor();
+  await page.screenshot({ path: `${shots}/pharmacist-approved.png`, fullPage: true });
+  console.log("step: approved with a reason in the trail");
+
+  for (const [label, state] of [["Start filling", "filling"], ["Mark ready", "ready"], ["Handed to the patient", "picked up"]]) {
+    await step(label);
+    await page.locator("#state", { hasText: state }).waitFor({ timeout: 10_000 });
+  }
+  console.log("step: filled, ready and handed over");
+
+  await page.locator("#price a", { hasText: "-000001" }).click();
+  await page.waitForURL(/\/invoices\//);
+  await page.locator("#number", { hasText: "-000001" }).waitFor();
+  await page.screenshot({ path: `${shots}/pharmacist-invoice.png`, fullPage: true });
+  await page.getByRole("link", { name: "Receipt (80 mm)" }).click();
+  await page.locator("#pickup-qr svg").waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${shots}/pharmacist-receipt.png`, fullPage: true });
+  console.log("step: invoice and receipt with the pickup QR");
+  errors.check();
+});
