@@ -165,6 +165,9 @@ pub struct Orders {
     /// The drug–drug interaction table (tab-separated, see
     /// `docs/clinical.md`). Empty: the table shipped with the hub.
     pub interactions_file: PathBuf,
+    /// Every reserved pack must be scanned (GS1) at the desk before an
+    /// order is handed over, so the exact lot reserved is the one given.
+    pub verify_packs_at_pickup: bool,
 }
 
 /// Prices, fees and VAT.
@@ -295,6 +298,7 @@ impl Default for Orders {
             return_after_days: 10,
             ticket_days: 14,
             interactions_file: PathBuf::new(),
+            verify_packs_at_pickup: true,
         }
     }
 }

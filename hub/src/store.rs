@@ -84,6 +84,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "billing",
         include_str!("../migrations/sqlite/0008_billing.sql"),
     ),
+    (
+        9,
+        "handover",
+        include_str!("../migrations/sqlite/0009_handover.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -125,6 +130,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "billing",
         include_str!("../migrations/postgres/0008_billing.sql"),
+    ),
+    (
+        9,
+        "handover",
+        include_str!("../migrations/postgres/0009_handover.sql"),
     ),
 ];
 

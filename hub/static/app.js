@@ -112,8 +112,15 @@
         .then(answer)
         .then(function (body) {
           if (form.dataset.next) { window.location.href = fill(form.dataset.next, body); return; }
-          say(form, body.message || "Done.", true);
+          // A refusal the hub answers in words (a wrong pack at the desk) is shown as one.
+          say(form, body.message || "Done.", body.verdict !== "refuse");
           if (!body.message) form.reset();
+          // Scanning forms clear their code field for the next scan.
+          if (form.dataset.clear) {
+            form.dataset.clear.split(/\s+/).forEach(function (n) { if (form.elements[n]) form.elements[n].value = ""; });
+            const first = form.elements[form.dataset.clear.split(/\s+/)[0]];
+            if (first) first.focus();
+          }
           document.dispatchEvent(new Event("rxedge:changed"));
         })
         .catch(function (e) { say(form, e.message, false); });

@@ -10,6 +10,7 @@ pub mod clinical;
 pub mod clock;
 pub mod coldchain;
 pub mod config;
+pub mod handover;
 pub mod ids;
 pub mod inventory;
 pub mod metrics;

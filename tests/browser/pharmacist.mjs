@@ -3,13 +3,14 @@
 // clinical checks show the contraindication with the plan's statin; the hub
 // refuses approval without a written reason (even with the browser's own
 // check removed), then approves with one; the order is filled, made ready
-// and handed over, which finalises the invoice; the invoice and the 80 mm
+// and handed over after its pack is checked at the desk (a pack of another
+// lot refused), which finalises the invoice; the invoice and the 80 mm
 // receipt with the pickup QR are shown. Screenshots of each screen.
 //
-// usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD
+// usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD RIGHT_PACK WRONG_PACK
 import { pageErrors, run } from "./lib.mjs";
 
-const [hubUrl, shots, gtin] = process.argv.slice(2);
+const [hubUrl, shots, gtin, rightPack, wrongPack] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -57,10 +58,24 @@ await run(async (browser) => {
   await page.screenshot({ path: `${shots}/pharmacist-approved.png`, fullPage: true });
   console.log("step: approved with a reason in the trail");
 
-  for (const [label, state] of [["Start filling", "filling"], ["Mark ready", "ready"], ["Handed to the patient", "picked up"]]) {
+  for (const [label, state] of [["Start filling", "filling"], ["Mark ready", "ready"]]) {
     await step(label);
     await page.locator("#state", { hasText: state }).waitFor({ timeout: 10_000 });
   }
+  // At the desk: a pack of another lot is refused, the reserved one accepted.
+  const scan = form("Check pack");
+  await scan.locator('input[name="by"]').fill("Pia Apotheker");
+  await scan.locator('input[name="code"]').fill(wrongPack);
+  await scan.getByRole("button", { name: "Check pack" }).click();
+  await scan.locator("output.error", { hasText: "Wrong lot" }).waitFor({ timeout: 10_000 });
+  await scan.locator('input[name="code"]').fill(rightPack);
+  await scan.getByRole("button", { name: "Check pack" }).click();
+  await scan.locator("output.ok", { hasText: "Every pack is scanned" }).waitFor({ timeout: 10_000 });
+  await page.locator("#scans", { hasText: "refused" }).waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${shots}/pharmacist-handover.png`, fullPage: true });
+  console.log("step: packs checked at the desk");
+  await step("Handed to the patient");
+  await page.locator("#state", { hasText: "picked up" }).waitFor({ timeout: 10_000 });
   console.log("step: filled, ready and handed over");
 
   await page.locator("#price a", { hasText: "-000001" }).click();

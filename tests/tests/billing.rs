@@ -129,8 +129,27 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     assert_eq!(q["priced"]["patient"], 475, "{q}");
     assert_eq!(q["priced"]["insurer"], 4275, "{q}");
 
-    // Pick-up finalises the invoice.
-    for a in ["start_filling", "mark_ready", "pick_up"] {
+    // Pick-up (every pack scanned at the desk) finalises the invoice.
+    for a in ["start_filling", "mark_ready"] {
+        ok(post_json(
+            format!("{base}/api/orders/{id}/action"),
+            json!({ "action": a, "by": "Pia" }),
+        )
+        .await?)?;
+    }
+    for code in [
+        "^01095200000020151730063010B1",
+        "^01095200000020151730063010B1",
+        "^01095200000020221730063010B1",
+    ] {
+        let v = ok(post_json(
+            format!("{base}/api/orders/{id}/handover"),
+            json!({ "code": code, "by": "Pia" }),
+        )
+        .await?)?;
+        assert_eq!(v["verdict"], "accept", "{v}");
+    }
+    for a in ["pick_up"] {
         ok(post_json(
             format!("{base}/api/orders/{id}/action"),
             json!({ "action": a, "by": "Pia" }),

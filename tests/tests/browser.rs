@@ -414,7 +414,16 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&shots)?;
     let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
-    let Some(b) = BrowserScript::start("pharmacist.mjs", &[&hub_url, &shots_arg, biaxin])? else {
+    // The reserved lot's code, and one of a lot the order does not hold.
+    let (right, wrong) = (
+        "^01095200000023051730013110CLA-1",
+        "^01095200000023051730013110CLA-2",
+    );
+    let Some(b) = BrowserScript::start(
+        "pharmacist.mjs",
+        &[&hub_url, &shots_arg, biaxin, right, wrong],
+    )?
+    else {
         return skip_or_fail(
             "chromium or tests/browser/node_modules missing (scripts/test installs them)",
         );
@@ -425,6 +434,7 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         "step: review shows the severe interaction",
         "step: approval without a reason refused",
         "step: approved with a reason in the trail",
+        "step: packs checked at the desk",
         "step: filled, ready and handed over",
         "step: invoice and receipt with the pickup QR",
     ] {
@@ -433,7 +443,9 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
             "missing {step:?}: {transcript:?}"
         );
     }
-    for name in ["queue", "review", "approved", "invoice", "receipt"] {
+    for name in [
+        "queue", "review", "approved", "handover", "invoice", "receipt",
+    ] {
         let p = shots.join(format!("pharmacist-{name}.png"));
         assert!(p.exists(), "no screenshot {}", p.display());
     }

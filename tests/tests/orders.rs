@@ -244,6 +244,54 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         "tickets are not prescriptions: {orders}"
     );
 
+    // At the desk every pack is scanned first: the exact lots reserved.
+    let (st, v) = act(json!({ "action": "pick_up", "by": "Max" })).await?;
+    assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("still to scan: 2 × Lamotrigine"),
+        "{v}"
+    );
+    let scan = |code: &str| {
+        post_json(
+            format!("{base}/api/orders/{id}/handover"),
+            json!({ "code": code, "by": "Max" }),
+        )
+    };
+    // A later lot than reserved, another product, not a pack: refused in words.
+    for (code, says) in [
+        ("^01095200000029921729123110OTHER", "Wrong lot"),
+        ("^01095200000000111728063010X", "Wrong product"),
+        ("hello", "not a pack"),
+    ] {
+        let (st, v) = scan(code).await?;
+        assert!(st.is_success(), "{v}");
+        assert_eq!(v["verdict"], "refuse", "{code}: {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(says),
+            "{code}: {v}"
+        );
+    }
+    // The bare element string a keyboard-mode scanner sends is read too.
+    for code in [
+        "^01095200000029921728013110EARLY",
+        "01095200000029921728013110EARLY",
+        "^01095200000029921729123110LATE",
+        "^01095200000022681728063010OXY1",
+    ] {
+        let (st, v) = scan(code).await?;
+        assert!(st.is_success() && v["verdict"] == "accept", "{code}: {v}");
+    }
+    let (_, v) = scan("^01095200000029921728013110EARLY").await?;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already scanned"),
+        "one pack too many: {v}"
+    );
     let (st, v) = act(json!({ "action": "pick_up", "by": "Max" })).await?;
     assert!(st.is_success(), "pick_up: {v}");
     let s = status(id.clone()).await?;

@@ -12,6 +12,7 @@
 //! give the reservations back.
 
 pub mod checks;
+pub mod handover;
 pub mod web;
 
 use crate::inventory::{self, At, InvError, MoveCtx};
@@ -417,6 +418,8 @@ pub struct Settings {
     pub min_shelf_life_days: u32,
     /// Pickup tickets stay valid this many days.
     pub ticket_days: u32,
+    /// Every reserved pack must be scanned at the desk before hand-over.
+    pub verify_packs: bool,
 }
 
 /// What [`act`] works with.
@@ -592,6 +595,19 @@ async fn carry_out(
             ));
         }
         OrderState::PickedUp => {
+            if settings.verify_packs {
+                let left = handover::missing(db, id).await?;
+                if !left.is_empty() {
+                    let list: Vec<String> = left
+                        .iter()
+                        .map(|(p, lot, n)| format!("{n} × {p} lot {lot}"))
+                        .collect();
+                    return Err(OrderError::Invalid(format!(
+                        "scan every pack before handing the order over; still to scan: {}",
+                        list.join(", ")
+                    )));
+                }
+            }
             for r in reservations_of(db, id).await? {
                 inventory::close_reservation(db, r, true, &ctx, at).await?;
             }
@@ -712,6 +728,7 @@ mod tests {
                 },
                 min_shelf_life_days: 30,
                 ticket_days: 14,
+                verify_packs: true,
             },
             interactions: &table,
         };
@@ -757,6 +774,7 @@ mod tests {
                 },
                 min_shelf_life_days: 30,
                 ticket_days: 14,
+                verify_packs: true,
             },
             interactions: &table,
         };

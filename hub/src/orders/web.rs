@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders/{id}/action", post(act))
         .route("/api/orders/{id}/checks", get(checks_json))
         .route("/api/orders/{id}/patient", post(file_under))
+        .route("/api/orders/{id}/handover", post(handover_scan))
 }
 
 fn settings(s: &AppState) -> Settings {
@@ -47,6 +48,7 @@ fn settings(s: &AppState) -> Settings {
         },
         min_shelf_life_days: s.0.cfg.inventory.min_shelf_life_days,
         ticket_days: s.0.cfg.orders.ticket_days,
+        verify_packs: s.0.cfg.orders.verify_packs_at_pickup,
     }
 }
 
@@ -91,6 +93,25 @@ async fn checks_json(
     Ok(Json(
         super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?,
     ))
+}
+
+#[derive(Deserialize)]
+struct Scan {
+    code: String,
+    by: String,
+}
+
+/// A pack scanned at the desk: accepted (the reserved lot) or refused in
+/// words; a refusal is an answer, not an error, so the form shows it.
+async fn handover_scan(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<Scan>,
+) -> Result<Json<super::handover::Progress>, AppError> {
+    let by = crate::web::actor(&b.by)?;
+    let p = super::handover::scan(&s.0.db, &id, &b.code, by, now_ms()).await?;
+    let _ = s.0.feed.send(FeedItem::Order);
+    Ok(Json(p))
 }
 
 #[derive(Deserialize)]
@@ -343,6 +364,9 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let trail = super::trail(&s.0.db, &id).await?;
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
     let price = crate::billing::web::price_section(&s, &o).await?;
+    let held = super::handover::reserved(&s.0.db, &o.id).await?;
+    let scans = super::handover::accepted(&s.0.db, &o.id).await?;
+    let scan_log = super::handover::log(&s.0.db, &o.id).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     let button = |action: &str, label: &str| {
@@ -364,6 +388,28 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             (patient_section(&o, &checks))
             (checks_section(&checks))
             (price)
+            @if !held.is_empty() {
+                section #handover {
+                    h2 { "Reserved stock (first expiry first)" }
+                    table #reserved data-refresh="order" {
+                        thead { tr { th { "Product" } th { "Lot" } th { "Expires" } th { "Packs" } th { "Scanned at hand-over" } } }
+                        tbody { @for r in &held {
+                            @let n = scans.iter().filter(|x| x.reservation == r.reservation).count();
+                            tr { td { (r.product) } td { (r.lot) } td { (r.expiry) } td.num { (r.qty) } td.num class=(if i64::try_from(n).unwrap_or(0) >= r.qty { "ok" } else { "" }) { (n) } }
+                        } }
+                    }
+                    @if st == OrderState::Ready {
+                        form #scan-pack data-api=(format!("/api/orders/{}/handover", o.id)) data-clear="code" {
+                            label { "Scan each pack's 2D code " input name="code" required autofocus autocomplete="off" placeholder="GS1 code from the scanner"; }
+                            input name="by" required placeholder="Your name";
+                            button { "Check pack" } output {}
+                        }
+                    }
+                    table #scans data-refresh="order" { tbody { @for (at, who, ok, msg) in &scan_log {
+                        tr class=(if *ok { "ok" } else { "out" }) { td { (fmt_utc(*at)) } td { (who) } td { (if *ok { "accepted" } else { "refused" }) } td { (msg) } }
+                    } } }
+                }
+            }
             section {
                 h2 { "Lines" }
                 table #lines {
