@@ -44,6 +44,10 @@ pub async fn accepted(db: &Db, order: &str) -> Result<Vec<Scanned>, sqlx::Error>
     .bind(order)
     .fetch_all(&db.pool)
     .await?;
+    scanned(&rows)
+}
+
+fn scanned(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Scanned>, sqlx::Error> {
     rows.iter()
         .map(|r| {
             Ok(Scanned {
@@ -107,20 +111,14 @@ pub async fn scan(
                 .bind(order)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let done = sqlx::query(
-                "SELECT reservation, serial FROM handover_scans WHERE order_id = $1 AND accepted = 1",
-            )
-            .bind(order)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Scanned {
-                    reservation: r.try_get::<Option<i64>, _>(0)?.unwrap_or(-1),
-                    serial: r.try_get(1)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let done = scanned(
+                &sqlx::query(
+                    "SELECT reservation, serial FROM handover_scans WHERE order_id = $1 AND accepted = 1",
+                )
+                .bind(order)
+                .fetch_all(&mut *tx)
+                .await?,
+            )?;
             let verdict = rules::verify(&reserved(db, order).await?, &done, &g);
             let (reservation, ok, message) = match &verdict {
                 Verdict::Accept {
