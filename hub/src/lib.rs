@@ -170,6 +170,12 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
+    let queue = Arc::new(orders::web::QueueCache::default());
+    let queue_watch = tokio::spawn(orders::web::invalidate_on_change(
+        queue.clone(),
+        feed.subscribe(),
+        stop_rx.clone(),
+    ));
     let supervisor = tokio::spawn(service::supervise(
         db.clone(),
         metrics.clone(),
@@ -203,6 +209,7 @@ pub async fn run(
         closing,
         store_name: std::sync::RwLock::new(store_name),
         interactions,
+        queue,
     }));
     let app = web::router(max_image)
         .with_state(state)
@@ -222,6 +229,7 @@ pub async fn run(
     let _ = cc_task.await;
     let _ = sweeper.await;
     let _ = order_sync.await;
+    let _ = queue_watch.await;
     let _ = answers.await;
     served.map_err(HubError::Http)
 }

@@ -141,6 +141,8 @@ pub struct Inner {
     pub store_name: std::sync::RwLock<String>,
     /// The drug–drug interaction table the clinical checks use.
     pub interactions: Arc<rxedge_shared::clinical::InteractionTable>,
+    /// The pharmacist's queue page, rendered once per change.
+    pub queue: Arc<crate::orders::web::QueueCache>,
 }
 
 impl Inner {
@@ -590,6 +592,8 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .route("/fragments/kiosks", get(kiosks_fragment))
         .route("/events/stream", get(stream))
         .route("/healthz", get(healthz))
+        // The baseline `scripts/bench/web` compares the screens against.
+        .route("/bench/hello", get(|| async { "Hello, World!" }))
         .route("/metrics", get(metrics))
         .route("/dead-letters", get(dead_letters))
         .route("/api/enroll", post(enroll))

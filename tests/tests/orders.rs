@@ -78,8 +78,20 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let (st, v) = act(json!({ "action": "pick_up", "by": "Pia" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert_eq!(v["error"], "an order that is received cannot pick up");
+    let queue = || async {
+        Ok::<String, anyhow::Error>(reqwest::get(format!("{base}/orders")).await?.text().await?)
+    };
+    let before = queue().await?;
+    assert!(
+        before.contains(&shown) && !before.contains("held by"),
+        "{before}"
+    );
     let (st, _) = act(json!({ "action": "start_review", "by": "Pia" })).await?;
     assert!(st.is_success());
+    // The queue page is rendered once per change: the step shows at once,
+    // not when a cached page runs out.
+    let after = queue().await?;
+    assert!(after.contains("held by <strong>Pia</strong>"), "{after}");
     let (st, v) = act(json!({ "action": "approve", "by": "Max" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert!(

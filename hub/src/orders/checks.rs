@@ -82,16 +82,17 @@ pub async fn run(
 ) -> Result<Checks, sqlx::Error> {
     let mut drugs = Vec::new();
     let mut unchecked = Vec::new();
-    let rows = sqlx::query("SELECT gtin, sig FROM order_lines WHERE order_id = $1 ORDER BY id")
-        .bind(&o.id)
-        .fetch_all(&db.pool)
-        .await?;
+    // Lines and their products in one query (the review page runs this on
+    // every view).
+    let rows = sqlx::query(
+        "SELECT l.sig, p.* FROM order_lines l JOIN products p ON p.gtin = l.gtin WHERE l.order_id = $1 ORDER BY l.id",
+    )
+    .bind(&o.id)
+    .fetch_all(&db.pool)
+    .await?;
     for r in &rows {
-        let gtin: String = r.try_get("gtin")?;
         let sig: String = r.try_get("sig")?;
-        let Some(p) = catalog::get(db, &gtin).await? else {
-            continue;
-        };
+        let p = catalog::from_row(r)?;
         let units = rules::units_per_day(&sig);
         if units.is_none() && p.max_daily_mg.is_some() {
             unchecked.push(format!(
@@ -138,7 +139,8 @@ pub async fn run(
     let mut allergies = Vec::new();
     if let Some(p) = &patient {
         let rows = sqlx::query(
-            "SELECT o.reference, l.gtin, l.sig FROM orders o JOIN order_lines l ON l.order_id = o.id \
+            "SELECT o.reference, l.sig, p.* FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             JOIN products p ON p.gtin = l.gtin \
              WHERE o.patient_id = $1 AND o.id <> $2 AND o.updated_ms >= $3 \
              AND o.state IN ('approved', 'filling', 'ready', 'picked_up') ORDER BY o.created_ms, l.id",
         )
@@ -148,15 +150,13 @@ pub async fn run(
         .fetch_all(&db.pool)
         .await?;
         for r in &rows {
-            let gtin: String = r.try_get("gtin")?;
-            if let Some(prod) = catalog::get(db, &gtin).await? {
-                let sig: String = r.try_get("sig")?;
-                drugs.push(drug_of(
-                    &prod,
-                    rules::units_per_day(&sig),
-                    Origin::Dispensed(r.try_get("reference")?),
-                ));
-            }
+            let prod = catalog::from_row(r)?;
+            let sig: String = r.try_get("sig")?;
+            drugs.push(drug_of(
+                &prod,
+                rules::units_per_day(&sig),
+                Origin::Dispensed(r.try_get("reference")?),
+            ));
         }
         for a in &p.allergies {
             allergies.push(usable(db, a).await?);

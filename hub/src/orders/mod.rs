@@ -291,6 +291,44 @@ pub async fn list(db: &Db, state: Option<&str>, limit: i64) -> Result<Vec<Order>
     rows.iter().map(Order::from_row).collect()
 }
 
+/// The states a pharmacist still works on.
+pub const OPEN_STATES: [&str; 5] = ["received", "in_review", "approved", "filling", "ready"];
+
+/// The working queue: open orders by urgency (waiting for review first,
+/// then ready to hand over, then the rest), oldest first within each.
+/// Closed orders are listed only when asked for by state, newest first.
+pub async fn queue(db: &Db, state: Option<&str>, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
+    let rows = match state {
+        Some(s) if !OPEN_STATES.contains(&s) => {
+            sqlx::query("SELECT * FROM orders WHERE state = $1 ORDER BY created_ms DESC LIMIT $2")
+                .bind(s)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        Some(s) => {
+            sqlx::query("SELECT * FROM orders WHERE state = $1 ORDER BY created_ms LIMIT $2")
+                .bind(s)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        None => {
+            // The IN list uses the (state, created_ms) index, so only open
+            // orders are sorted, however long the history.
+            sqlx::query(
+                "SELECT * FROM orders WHERE state IN ('received', 'in_review', 'approved', 'filling', 'ready') \
+                 ORDER BY CASE state WHEN 'received' THEN 0 WHEN 'in_review' THEN 1 WHEN 'ready' THEN 2 \
+                 WHEN 'approved' THEN 3 ELSE 4 END, created_ms LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&db.pool)
+            .await?
+        }
+    };
+    rows.iter().map(Order::from_row).collect()
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Line {

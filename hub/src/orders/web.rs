@@ -110,7 +110,7 @@ async fn handover_scan(
 ) -> Result<Json<super::handover::Progress>, AppError> {
     let by = crate::web::actor(&b.by)?;
     let p = super::handover::scan(&s.0.db, &id, &b.code, by, now_ms()).await?;
-    let _ = s.0.feed.send(FeedItem::Order);
+    order_changed(&s);
     Ok(Json(p))
 }
 
@@ -147,7 +147,7 @@ async fn file_under(
         f.patient_id.trim().to_owned()
     };
     let p = crate::patients::attach_order(&s.0.db, &id, &pid, by, now).await?;
-    let _ = s.0.feed.send(FeedItem::Order);
+    order_changed(&s);
     Ok(Json(p))
 }
 
@@ -166,7 +166,7 @@ async fn add_line(
     Json(l): Json<AddLine>,
 ) -> Result<Json<super::Line>, AppError> {
     let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.sig, &l.by).await?;
-    let _ = s.0.feed.send(FeedItem::Order);
+    order_changed(&s);
     Ok(Json(line))
 }
 
@@ -202,7 +202,7 @@ async fn act(
             tracing::error!(order = %o.id, error = %e, "invoice not finalised at pick-up");
         }
     }
-    let _ = s.0.feed.send(FeedItem::Order);
+    order_changed(&s);
     let _ = s.0.feed.send(FeedItem::Stock);
     Ok(Json(o))
 }
@@ -222,9 +222,99 @@ fn state_label(s: &str) -> String {
     s.replace('_', " ")
 }
 
-async fn queue_page(State(s): State<AppState>, Query(q): Query<ListQ>) -> Result<Markup, AppError> {
+/// The queue page, rendered once per change of any order and kept for at
+/// most [`QUEUE_FRESH`] (the ages it shows are in minutes). Every page view
+/// of a busy pharmacy's queue screens would otherwise sort and render the
+/// same rows again.
+#[derive(Default)]
+pub struct QueueCache {
+    generation: std::sync::atomic::AtomicU64,
+    pages: std::sync::Mutex<
+        std::collections::HashMap<String, (u64, std::time::Instant, axum::body::Bytes)>,
+    >,
+}
+
+/// An order changed through this hub's screens: the queue page is stale now,
+/// before the answer goes back (the pharmacist who acted must see it), and
+/// live screens hear of it.
+fn order_changed(s: &AppState) {
+    s.0.queue.invalidate();
+    let _ = s.0.feed.send(FeedItem::Order);
+}
+
+/// How long a rendered queue stays fresh without any change.
+const QUEUE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl QueueCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Something about orders changed: every rendered page is stale.
+    pub fn invalidate(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn get(&self, key: &str, generation: u64) -> Option<axum::body::Bytes> {
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .get(key)
+            .filter(|(g, at, _)| *g == generation && at.elapsed() < QUEUE_FRESH)
+            .map(|(_, _, b)| b.clone())
+    }
+
+    fn put(&self, key: String, generation: u64, page: axum::body::Bytes) {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        // Filters are a handful of states; the bound only guards against junk keys.
+        if pages.len() > 64 {
+            pages.clear();
+        }
+        pages.insert(key, (generation, std::time::Instant::now(), page));
+    }
+}
+
+/// Drop rendered queue pages whenever the live feed says an order changed.
+/// A lagging receiver may have missed one, so it drops them too.
+pub async fn invalidate_on_change(
+    cache: std::sync::Arc<QueueCache>,
+    mut feed: tokio::sync::broadcast::Receiver<FeedItem>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            m = feed.recv() => match m {
+                Ok(FeedItem::Order) | Err(RecvError::Lagged(_)) => cache.invalidate(),
+                Ok(_) => {}
+                Err(RecvError::Closed) => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn queue_page(
+    State(s): State<AppState>,
+    Query(q): Query<ListQ>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse as _;
     let state = q.state.filter(|x| !x.is_empty());
-    let orders = super::list(&s.0.db, state.as_deref(), 500).await?;
+    let key = state.clone().unwrap_or_default();
+    // Read the generation before the rows: a change committed meanwhile
+    // bumps it, and this page is then not served again.
+    let generation = s.0.queue.generation();
+    let html = [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")];
+    if let Some(page) = s.0.queue.get(&key, generation) {
+        return Ok((html, page).into_response());
+    }
+    let page = axum::body::Bytes::from(render_queue(&s, state).await?.into_string());
+    s.0.queue.put(key, generation, page.clone());
+    Ok((html, page).into_response())
+}
+
+async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, AppError> {
+    let orders = super::queue(&s.0.db, state.as_deref(), 300).await?;
     let now = now_ms();
     let waiting = orders
         .iter()
@@ -236,7 +326,7 @@ async fn queue_page(State(s): State<AppState>, Query(q): Query<ListQ>) -> Result
             h1 { "Orders" }
             form method="get" {
                 label { "Show " select name="state" {
-                    option value="" { "open first" }
+                    option value="" { "open orders" }
                     @for st in rxedge_shared::orders::OrderState::ALL {
                         option value=(st.as_str()) selected[state.as_deref() == Some(st.as_str())] { (state_label(st.as_str())) }
                     }
