@@ -602,6 +602,15 @@ pub async fn wait_committed(
     }
 }
 
+/// A bench driver's `--name VALUE` option, or `default`.
+pub fn cli_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// POST `body` as JSON; the status and the JSON answer (`null` if none),
 /// so a test can assert on refusals as well as successes.
 pub async fn post_json(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {

@@ -5,15 +5,7 @@
 //! Ends with: `coldchain: sensors=N cpu_pct=X`.
 
 use rxedge_shared::coldchain::{Engine, FridgeRules, Input};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use rxedge_tests::cli_arg;
 
 /// User + system CPU seconds of this process (Linux `/proc/self/stat`).
 fn cpu_secs() -> Option<f64> {
@@ -25,8 +17,8 @@ fn cpu_secs() -> Option<f64> {
 }
 
 fn main() {
-    let sensors = arg("--sensors", 1000) as usize;
-    let seconds = arg("--seconds", 600) as i64;
+    let sensors = cli_arg("--sensors", 1000usize);
+    let seconds = cli_arg("--seconds", 600i64);
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         rng ^= rng << 13;

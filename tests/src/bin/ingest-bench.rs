@@ -10,14 +10,6 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn arg(name: &str, default: u32) -> u32 {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Raw QoS 1 through Mosquitto: mosquitto_pub -l → mosquitto_sub -C N, payloads of `size` bytes.
 async fn raw_mosquitto(port: u16, n: u32, size: usize, dir: &std::path::Path) -> Result<f64> {
     let file = dir.join("payloads.txt");
@@ -129,9 +121,9 @@ async fn sse_latencies(mut resp: reqwest::Response, expect: usize) -> Result<Vec
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let n = arg("--events", 20_000);
-    let rate = arg("--rate", 1000);
-    let secs = arg("--seconds", 10);
+    let n = cli_arg("--events", 20_000u32);
+    let rate = cli_arg("--rate", 1000u32);
+    let secs = cli_arg("--seconds", 10u32);
     let tmp = tempdir("bench-ingest")?;
     let Some(m) = Mosquitto::start(&tmp.path().join("mosq")).await? else {
         bail!("mosquitto is not installed")

@@ -11,14 +11,6 @@ use rxedge_tests::*;
 use std::process::Command;
 use std::time::Instant;
 
-fn arg(name: &str, default: u32) -> u32 {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// What wrk measured.
 struct Load {
     rps: f64,
@@ -177,9 +169,9 @@ async fn seed(hub: &Hub, n: u32) -> Result<String> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let secs = arg("--seconds", 10);
-    let n = arg("--orders", 10_000);
-    let conns = arg("--connections", 16);
+    let secs = cli_arg("--seconds", 10u32);
+    let n = cli_arg("--orders", 10_000u32);
+    let conns = cli_arg("--connections", 16u32);
     let tmp = tempdir("web-bench")?;
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
