@@ -36,6 +36,8 @@ pub struct Config {
     pub orders: Orders,
     /// Prices, fees and VAT.
     pub billing: Billing,
+    /// Patient notifications.
+    pub notify: Notify,
     /// Logging.
     pub log: Log,
 }
@@ -168,6 +170,35 @@ pub struct Orders {
     /// Every reserved pack must be scanned (GS1) at the desk before an
     /// order is handed over, so the exact lot reserved is the one given.
     pub verify_packs_at_pickup: bool,
+}
+
+/// Patient notifications (opt-in per patient).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    /// SMTP relay for patient e-mail, `smtp://host:port` (empty: no e-mail).
+    pub smtp_url: String,
+    /// Sender address.
+    pub email_from: String,
+    /// The pharmacy's SMS/WhatsApp gateway: messages are POSTed to it as
+    /// JSON `{channel, to, text, order_reference, kind, notification}`.
+    pub webhook_url: String,
+    /// First wait after a failed send; each next wait is 4 times longer.
+    pub retry_base_secs: u32,
+    /// Sends tried before a notification is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self {
+            smtp_url: String::new(),
+            email_from: "rxedge-hub@localhost".into(),
+            webhook_url: String::new(),
+            retry_base_secs: 60,
+            max_attempts: 6,
+        }
+    }
 }
 
 /// Prices, fees and VAT.
@@ -336,6 +367,11 @@ impl Config {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.store_id()?;
+        if self.notify.max_attempts == 0 || self.notify.retry_base_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "notify.max_attempts and notify.retry_base_secs must be at least 1".into(),
+            ));
+        }
         if let Err(e) = crate::catalog::parse_price(&self.billing.dispensing_fee) {
             return Err(ConfigError::Invalid(format!("billing.dispensing_fee: {e}")));
         }

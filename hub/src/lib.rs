@@ -16,7 +16,9 @@ pub mod devices;
 pub mod ingest;
 pub mod inventory;
 pub mod metrics;
+pub mod notify;
 pub mod orders;
+pub mod outbound;
 pub mod patients;
 pub mod service;
 pub mod store;
@@ -171,6 +173,14 @@ pub async fn run(
     ));
     let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
     let queue = Arc::new(orders::web::QueueCache::default());
+    let notify_wake = Arc::new(tokio::sync::Notify::new());
+    let notifier = tokio::spawn(notify::worker(
+        db.clone(),
+        cfg.notify.clone(),
+        notify_wake.clone(),
+        feed.clone(),
+        stop_rx.clone(),
+    ));
     let queue_watch = tokio::spawn(orders::web::invalidate_on_change(
         queue.clone(),
         feed.subscribe(),
@@ -210,6 +220,7 @@ pub async fn run(
         store_name: std::sync::RwLock::new(store_name),
         interactions,
         queue,
+        notify_wake,
     }));
     let app = web::router(max_image)
         .with_state(state)
@@ -230,6 +241,7 @@ pub async fn run(
     let _ = sweeper.await;
     let _ = order_sync.await;
     let _ = queue_watch.await;
+    let _ = notifier.await;
     let _ = answers.await;
     served.map_err(HubError::Http)
 }

@@ -89,6 +89,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "handover",
         include_str!("../migrations/sqlite/0009_handover.sql"),
     ),
+    (
+        10,
+        "notify",
+        include_str!("../migrations/sqlite/0010_notify.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -135,6 +140,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "handover",
         include_str!("../migrations/postgres/0009_handover.sql"),
+    ),
+    (
+        10,
+        "notify",
+        include_str!("../migrations/postgres/0010_notify.sql"),
     ),
 ];
 

@@ -143,6 +143,8 @@ pub struct Inner {
     pub interactions: Arc<rxedge_shared::clinical::InteractionTable>,
     /// The pharmacist's queue page, rendered once per change.
     pub queue: Arc<crate::orders::web::QueueCache>,
+    /// Wakes the patient-notification worker when a message is queued.
+    pub notify_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Inner {

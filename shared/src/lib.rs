@@ -14,6 +14,7 @@ pub mod handover;
 pub mod ids;
 pub mod inventory;
 pub mod metrics;
+pub mod notify;
 pub mod orders;
 pub mod outbox;
 pub mod payload;

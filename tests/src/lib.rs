@@ -619,6 +619,15 @@ pub async fn post_json(url: String, body: Value) -> Result<(reqwest::StatusCode,
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }
 
+/// The JSON of a [`post_json`] answer that must have succeeded.
+pub fn ok(r: (reqwest::StatusCode, Value)) -> Result<Value> {
+    if r.0.is_success() {
+        Ok(r.1)
+    } else {
+        Err(anyhow!("{}: {}", r.0, r.1))
+    }
+}
+
 /// GET a JSON answer; a non-2xx status is an error.
 pub async fn get_json(url: String) -> Result<Value> {
     Ok(reqwest::get(url).await?.error_for_status()?.json().await?)

@@ -19,14 +19,6 @@ const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,control
 09520000002022,Eye care gel,carbomer,2 mg,gel,1,S01XA20,no,room,9.90,standard,,0,
 ";
 
-fn ok(r: (reqwest::StatusCode, Value)) -> Result<Value> {
-    if r.0.is_success() {
-        Ok(r.1)
-    } else {
-        Err(anyhow!("{}: {}", r.0, r.1))
-    }
-}
-
 /// Scan a plan for `first last` and take the order through review and
 /// approval with `lines`; returns the order id.
 async fn approved_order(

@@ -567,18 +567,6 @@ async fn notify(s: &Settings, body: &serde_json::Value) -> String {
 }
 
 async fn send_email(s: &Settings, body: &serde_json::Value) -> String {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let Some((host, port)) = s
-        .smtp_url
-        .strip_prefix("smtp://")
-        .and_then(|hp| hp.rsplit_once(':'))
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-    else {
-        return format!(
-            "e-mail not sent: smtp_url {:?} is not smtp://host:port",
-            s.smtp_url
-        );
-    };
     let what = body["event"].as_str().unwrap_or("alarm");
     let fridge = body["fridge"].as_str().unwrap_or("?");
     let subject = match what {
@@ -593,51 +581,19 @@ async fn send_email(s: &Settings, body: &serde_json::Value) -> String {
         body["alarm"].as_str().unwrap_or("?"),
         serde_json::to_string_pretty(body).unwrap_or_default()
     );
-    let mut m = Message::builder().subject(subject);
-    match s.email_from.parse() {
-        Ok(f) => m = m.from(f),
-        Err(e) => return format!("e-mail not sent: from {:?}: {e}", s.email_from),
-    }
-    for to in &s.email_to {
-        match to.parse() {
-            Ok(t) => m = m.to(t),
-            Err(e) => return format!("e-mail not sent: to {to:?}: {e}"),
-        }
-    }
-    let msg = match m.body(text) {
-        Ok(m) => m,
-        Err(e) => return format!("e-mail not sent: {e}"),
-    };
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .timeout(Some(Duration::from_secs(10)))
-        .build();
-    match mailer.send(msg).await {
-        Ok(_) => format!("e-mailed {}", s.email_to.join(", ")),
-        Err(e) => {
+    crate::outbound::email(&s.smtp_url, &s.email_from, &s.email_to, &subject, &text)
+        .await
+        .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cold-chain e-mail failed");
-            format!("e-mail failed: {e}")
-        }
-    }
+            e
+        })
 }
 
 async fn post_webhook(url: &str, body: &serde_json::Value) -> String {
-    let client = reqwest::Client::new();
-    match client
-        .post(url)
-        .json(body)
-        .timeout(Duration::from_secs(10))
-        .send()
+    crate::outbound::webhook(url, body)
         .await
-    {
-        Ok(r) if r.status().is_success() => format!("webhook {url}: {}", r.status()),
-        Ok(r) => {
-            tracing::warn!(status = %r.status(), "cold-chain webhook refused");
-            format!("webhook {url} refused: {}", r.status())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cold-chain webhook unreachable");
-            format!("webhook {url} unreachable: {e}")
-        }
-    }
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cold-chain webhook failed");
+            e
+        })
 }

@@ -106,8 +106,14 @@ impl Order {
     }
 }
 
-/// The patient an eMediplan names: full name, date of birth, allergies.
-type PlanPatient = (String, String, Vec<rxedge_shared::clinical::Allergy>);
+/// The patient an eMediplan names: full name, date of birth, allergies,
+/// language.
+type PlanPatient = (
+    String,
+    String,
+    Vec<rxedge_shared::clinical::Allergy>,
+    String,
+);
 
 /// What an incoming event becomes, if anything: kind, payload, the
 /// patient as shown in the queue, and the patient to file it under.
@@ -121,7 +127,11 @@ fn order_from(env: &Envelope) -> Option<(String, String, String, Option<PlanPati
                     let name = format!("{} {}", p.first_name.trim(), p.last_name.trim());
                     let dob: String = p.birth_date.trim().chars().take(10).collect();
                     let allergies = rxedge_shared::clinical::chmed_allergies(p.medical.as_ref());
-                    (format!("{name} ({dob})"), Some((name, dob, allergies)))
+                    let lang = p.language.clone().unwrap_or_default();
+                    (
+                        format!("{name} ({dob})"),
+                        Some((name, dob, allergies, lang)),
+                    )
                 }
                 _ => (String::new(), None),
             };
@@ -178,8 +188,8 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             };
             let id = env.id.simple().to_string();
             let patient_id = match &who {
-                Some((name, dob, allergies)) if !name.trim().is_empty() => Some(
-                    crate::patients::find_or_create(
+                Some((name, dob, allergies, lang)) if !name.trim().is_empty() => {
+                    let pid = crate::patients::find_or_create(
                         &mut tx,
                         name,
                         dob,
@@ -187,8 +197,19 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
                         now_ms,
                         "eMediplan",
                     )
-                    .await?,
-                ),
+                    .await?;
+                    // The plan's language, for messages, unless the desk set one.
+                    if !lang.trim().is_empty() && lang.len() <= 8 {
+                        sqlx::query(
+                            "UPDATE patients SET language = $1 WHERE id = $2 AND language = ''",
+                        )
+                        .bind(lang.trim())
+                        .bind(&pid)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Some(pid)
+                }
                 _ => None,
             };
             made += sqlx::query(

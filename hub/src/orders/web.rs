@@ -39,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders/{id}/checks", get(checks_json))
         .route("/api/orders/{id}/patient", post(file_under))
         .route("/api/orders/{id}/handover", post(handover_scan))
+        .route("/api/orders/{id}/notify", post(notify_patient))
+        .route("/api/notifications/{id}/retry", post(retry_notification))
 }
 
 fn settings(s: &AppState) -> Settings {
@@ -78,9 +80,11 @@ async fn order_json(
     let trail = super::trail(&s.0.db, &id).await?;
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
     let invoice = crate::billing::invoice_of_order(&s.0.db, &id).await?;
-    Ok(Json(
-        json!({ "order": o, "lines": lines, "trail": trail, "checks": checks, "invoice": invoice }),
-    ))
+    let notifications = crate::notify::for_order(&s.0.db, &id).await?;
+    Ok(Json(json!({
+        "order": o, "lines": lines, "trail": trail, "checks": checks,
+        "invoice": invoice, "notifications": notifications,
+    })))
 }
 
 async fn checks_json(
@@ -93,6 +97,59 @@ async fn checks_json(
     Ok(Json(
         super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?,
     ))
+}
+
+#[derive(Deserialize)]
+struct NotifyReq {
+    kind: String,
+    by: String,
+}
+
+/// Queue a message to the patient (opt-in), e.g. "please come and talk to
+/// the pharmacist"; refused in words when the patient cannot be reached.
+async fn notify_patient(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(r): Json<NotifyReq>,
+) -> Result<Json<Value>, AppError> {
+    let by = crate::web::actor(&r.by)?;
+    let kind = rxedge_shared::notify::Kind::parse(r.kind.trim()).ok_or_else(|| {
+        AppError::BadRequest(format!("kind {:?} is not ready or needs_word", r.kind))
+    })?;
+    let o = super::get(&s.0.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
+    match crate::notify::enqueue(&s.0.db, &o, kind, &s.0.store_name(), by, now_ms()).await? {
+        Ok(n) => {
+            s.0.notify_wake.notify_one();
+            order_changed(&s);
+            Ok(Json(
+                json!({ "notification": n, "message": "Queued; the status shows below." }),
+            ))
+        }
+        Err(why) => Err(AppError::Conflict(format!("no message sent: {why}"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct RetryReq {
+    by: String,
+}
+
+async fn retry_notification(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    Json(r): Json<RetryReq>,
+) -> Result<Json<Value>, AppError> {
+    crate::web::actor(&r.by)?;
+    if !crate::notify::retry(&s.0.db, id, now_ms()).await? {
+        return Err(AppError::Conflict(
+            "only a failed notification can be tried again".into(),
+        ));
+    }
+    s.0.notify_wake.notify_one();
+    order_changed(&s);
+    Ok(Json(json!({ "message": "Trying again." })))
 }
 
 #[derive(Deserialize)]
@@ -191,6 +248,23 @@ async fn act(
     };
     let o = super::act(desk, &id, &r.action, &r.by, At::from_ms(now_ms())).await?;
     tracing::info!(order = %o.id, state = %o.state, by = %r.by.trim(), action = r.action.name(), "order step");
+    if o.state == "ready" {
+        // Patients who opted in are told; one who did not is simply not.
+        match crate::notify::enqueue(
+            &s.0.db,
+            &o,
+            rxedge_shared::notify::Kind::Ready,
+            &s.0.store_name(),
+            r.by.trim(),
+            now_ms(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => s.0.notify_wake.notify_one(),
+            Ok(Err(why)) => tracing::info!(order = %o.id, %why, "no ready message"),
+            Err(e) => tracing::error!(order = %o.id, error = %e, "ready message not queued"),
+        }
+    }
     if o.state == "picked_up" {
         // Handing over finalises the invoice. If that fails the order stays
         // picked up and its page offers "Finalise the invoice".
@@ -457,6 +531,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let held = super::handover::reserved(&s.0.db, &o.id).await?;
     let scans = super::handover::accepted(&s.0.db, &o.id).await?;
     let scan_log = super::handover::log(&s.0.db, &o.id).await?;
+    let notes = crate::notify::for_order(&s.0.db, &o.id).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     let button = |action: &str, label: &str| {
@@ -557,6 +632,30 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                         input name="reason" required placeholder="Reason for cancelling";
                         input name="by" required placeholder="Your name";
                         button { "Cancel order" } output {}
+                    }
+                }
+            }
+            section #notifications data-refresh="order" {
+                h2 { "Messages to the patient" }
+                @if notes.is_empty() { p { "None sent." } }
+                table { tbody { @for n in &notes {
+                    tr class=(n.state.clone()) {
+                        td { (fmt_utc(n.created_ms)) } td { (n.kind.replace('_', " ")) } td { (n.channel) " to " (n.recipient) }
+                        td.state { (n.state) @if n.attempts > 1 || n.state == "failed" { " after " (n.attempts) " attempt(s)" } }
+                        td { (n.last_error) }
+                        td { @if n.state == "failed" {
+                            form data-api=(format!("/api/notifications/{}/retry", n.id)) {
+                                input name="by" required placeholder="Your name";
+                                button { "Try again" } output {}
+                            }
+                        } }
+                    }
+                } } }
+                @if !st.is_final() {
+                    form data-api=(format!("/api/orders/{}/notify", o.id)) {
+                        input type="hidden" name="kind" value="needs_word";
+                        input name="by" required placeholder="Your name";
+                        button { "Ask the patient to talk to the pharmacist" } output {}
                     }
                 }
             }

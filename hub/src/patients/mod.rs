@@ -43,6 +43,14 @@ pub struct Patient {
     pub insurance: String,
     /// Set once merged into another record.
     pub merged_into: Option<String>,
+    /// Language for messages (`DE`, `FR`, `IT`, `EN`), from the eMediplan or entered.
+    pub language: String,
+    /// E-mail address.
+    pub email: String,
+    /// Mobile number.
+    pub phone: String,
+    /// How the patient asked to be told (`email`, `sms`, `whatsapp`), or empty: not at all.
+    pub notify_channel: String,
     /// Created (ms).
     pub created_ms: i64,
     /// Last change (ms).
@@ -61,6 +69,10 @@ impl Patient {
             allergies: serde_json::from_str(&allergies).unwrap_or_default(),
             insurance: r.try_get("insurance")?,
             merged_into: r.try_get("merged_into")?,
+            language: r.try_get("language")?,
+            email: r.try_get("email")?,
+            phone: r.try_get("phone")?,
+            notify_channel: r.try_get("notify_channel")?,
             created_ms: r.try_get("created_ms")?,
             updated_ms: r.try_get("updated_ms")?,
         })
@@ -242,6 +254,48 @@ pub struct Fields {
     pub insurance: String,
     /// Allergies.
     pub allergies: Vec<Allergy>,
+    /// Language for messages.
+    pub language: String,
+    /// E-mail address.
+    pub email: String,
+    /// Mobile number.
+    pub phone: String,
+    /// `email`, `sms`, `whatsapp`, or empty (no messages).
+    pub notify_channel: String,
+}
+
+fn check_contact(f: &Fields) -> Result<(), PatientError> {
+    let bad = |m: String| Err(PatientError::Invalid(m));
+    let (email, phone) = (f.email.trim(), f.phone.trim());
+    let looks_like_address = email.contains('@') && !email.contains(char::is_whitespace);
+    if email.len() > 200 || (!email.is_empty() && !looks_like_address) {
+        return bad(format!("e-mail {email:?} is not an address"));
+    }
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if !phone.is_empty()
+        && (phone.len() > 30
+            || digits < 6
+            || !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-()/".contains(c)))
+    {
+        return bad(format!(
+            "phone {phone:?} is not a number (digits, spaces, + - ( ) /)"
+        ));
+    }
+    if f.language.trim().len() > 8 {
+        return bad("language is a short code such as DE, FR, IT or EN".into());
+    }
+    match f.notify_channel.trim() {
+        "" => Ok(()),
+        "email" if !email.is_empty() => Ok(()),
+        "sms" | "whatsapp" if !phone.is_empty() => Ok(()),
+        "email" => bad("notifications by e-mail need an e-mail address".into()),
+        "sms" | "whatsapp" => bad("notifications by SMS or WhatsApp need a phone number".into()),
+        other => bad(format!(
+            "notify by {other:?}: choose email, sms, whatsapp or none"
+        )),
+    }
 }
 
 /// Create a record at the desk.
@@ -252,11 +306,12 @@ pub async fn create(
     now_ms: i64,
 ) -> Result<Patient, PatientError> {
     check_fields(&f.name, &f.birth_date)?;
+    check_contact(f)?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let mut tx = db.begin_write().await?;
     sqlx::query(
-        "INSERT INTO patients (id, name, birth_date, match_key, allergies, insurance, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO patients (id, name, birth_date, match_key, allergies, insurance, created_ms, updated_ms, language, email, phone, notify_channel) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(f.name.trim())
@@ -266,6 +321,10 @@ pub async fn create(
     .bind(f.insurance.trim())
     .bind(now_ms)
     .bind(now_ms)
+    .bind(f.language.trim())
+    .bind(f.email.trim())
+    .bind(f.phone.trim())
+    .bind(f.notify_channel.trim())
     .execute(&mut *tx)
     .await?;
     log(&mut tx, &id, now_ms, actor, "created", "at the desk").await?;
@@ -282,6 +341,7 @@ pub async fn update(
     now_ms: i64,
 ) -> Result<Patient, PatientError> {
     check_fields(&f.name, &f.birth_date)?;
+    check_contact(f)?;
     let before = get(db, id)
         .await?
         .ok_or_else(|| PatientError::NotFound(id.into()))?;
@@ -308,6 +368,16 @@ pub async fn update(
             f.insurance.trim()
         ));
     }
+    for (what, was, now) in [
+        ("language", &before.language, &f.language),
+        ("e-mail", &before.email, &f.email),
+        ("phone", &before.phone, &f.phone),
+        ("notify by", &before.notify_channel, &f.notify_channel),
+    ] {
+        if was.as_str() != now.trim() {
+            changes.push(format!("{what} {was:?} → {:?}", now.trim()));
+        }
+    }
     if before.allergies != f.allergies {
         let show = |a: &[Allergy]| {
             a.iter()
@@ -326,8 +396,8 @@ pub async fn update(
     }
     let mut tx = db.begin_write().await?;
     sqlx::query(
-        "UPDATE patients SET name = $1, birth_date = $2, match_key = $3, insurance = $4, allergies = $5, updated_ms = $6 \
-         WHERE id = $7 AND merged_into IS NULL",
+        "UPDATE patients SET name = $1, birth_date = $2, match_key = $3, insurance = $4, allergies = $5, updated_ms = $6, \
+         language = $8, email = $9, phone = $10, notify_channel = $11 WHERE id = $7 AND merged_into IS NULL",
     )
     .bind(f.name.trim())
     .bind(f.birth_date.trim())
@@ -336,6 +406,10 @@ pub async fn update(
     .bind(allergies_json(&f.allergies))
     .bind(now_ms)
     .bind(id)
+    .bind(f.language.trim())
+    .bind(f.email.trim())
+    .bind(f.phone.trim())
+    .bind(f.notify_channel.trim())
     .execute(&mut *tx)
     .await?;
     log(&mut tx, id, now_ms, actor, "changed", &changes.join("; ")).await?;

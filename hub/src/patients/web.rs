@@ -53,32 +53,50 @@ async fn list_json(
 #[derive(Deserialize)]
 struct Form {
     name: String,
-    #[serde(default)]
-    birth_date: String,
-    #[serde(default)]
-    insurance: String,
+    // A field left out keeps its value on an edit (an API client that sets
+    // the e-mail must not wipe the allergies).
+    birth_date: Option<String>,
+    insurance: Option<String>,
     /// One allergy per line: `penicillins = atc:J01C, amoxicillin`.
-    #[serde(default)]
-    allergies: String,
+    allergies: Option<String>,
+    language: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    notify_channel: Option<String>,
     by: String,
 }
 
 impl Form {
-    fn fields(&self) -> Result<Fields, AppError> {
-        if self.insurance.len() > 200 {
+    fn fields(&self, was: Option<&Patient>) -> Result<Fields, AppError> {
+        let pick = |new: &Option<String>, old: Option<&String>| {
+            new.clone().or_else(|| old.cloned()).unwrap_or_default()
+        };
+        let allergies = match (&self.allergies, was) {
+            (Some(text), _) => {
+                if text.len() > 20_000 {
+                    return Err(AppError::BadRequest("the allergy list is too long".into()));
+                }
+                super::parse_allergies(text)?
+            }
+            (None, Some(p)) => p.allergies.clone(),
+            (None, None) => Vec::new(),
+        };
+        let f = Fields {
+            name: self.name.clone(),
+            birth_date: pick(&self.birth_date, was.map(|p| &p.birth_date)),
+            insurance: pick(&self.insurance, was.map(|p| &p.insurance)),
+            allergies,
+            language: pick(&self.language, was.map(|p| &p.language)),
+            email: pick(&self.email, was.map(|p| &p.email)),
+            phone: pick(&self.phone, was.map(|p| &p.phone)),
+            notify_channel: pick(&self.notify_channel, was.map(|p| &p.notify_channel)),
+        };
+        if f.insurance.len() > 200 {
             return Err(AppError::BadRequest(
                 "insurance is limited to 200 characters".into(),
             ));
         }
-        if self.allergies.len() > 20_000 {
-            return Err(AppError::BadRequest("the allergy list is too long".into()));
-        }
-        Ok(Fields {
-            name: self.name.clone(),
-            birth_date: self.birth_date.clone(),
-            insurance: self.insurance.clone(),
-            allergies: super::parse_allergies(&self.allergies)?,
-        })
+        Ok(f)
     }
 
     fn by(&self) -> Result<&str, AppError> {
@@ -88,7 +106,7 @@ impl Form {
 
 async fn create(State(s): State<AppState>, Json(f): Json<Form>) -> Result<Json<Patient>, AppError> {
     Ok(Json(
-        super::create(&s.0.db, &f.fields()?, f.by()?, now_ms()).await?,
+        super::create(&s.0.db, &f.fields(None)?, f.by()?, now_ms()).await?,
     ))
 }
 
@@ -97,8 +115,11 @@ async fn update(
     Path(id): Path<String>,
     Json(f): Json<Form>,
 ) -> Result<Json<Patient>, AppError> {
+    let was = super::get(&s.0.db, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no patient {id}")))?;
     Ok(Json(
-        super::update(&s.0.db, &id, &f.fields()?, f.by()?, now_ms()).await?,
+        super::update(&s.0.db, &id, &f.fields(Some(&was))?, f.by()?, now_ms()).await?,
     ))
 }
 
@@ -208,6 +229,15 @@ async fn patient_page(
                         label { "Name " input name="name" required value=(p.name); }
                         label { "Born " input name="birth_date" type="date" value=(p.birth_date); }
                         label { "Insurance " input name="insurance" value=(p.insurance); }
+                        label { "Language " input name="language" value=(p.language) placeholder="DE, FR, IT, EN" size="4"; }
+                        label { "E-mail " input name="email" type="email" value=(p.email); }
+                        label { "Mobile " input name="phone" type="tel" value=(p.phone); }
+                        label { "Tell the patient (opt-in) "
+                            select name="notify_channel" {
+                                @for (v, l) in [("", "no messages"), ("email", "by e-mail"), ("sms", "by SMS"), ("whatsapp", "by WhatsApp")] {
+                                    option value=(v) selected[p.notify_channel == v] { (l) }
+                                }
+                            } }
                         label { "Allergies (one per line: an ingredient, or label = atc:J01C, amoxicillin)"
                             textarea name="allergies" rows="4" { (allergy_text(&p.allergies)) } }
                         input name="by" required placeholder="Your name";
