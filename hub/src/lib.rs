@@ -3,6 +3,7 @@
 //! One module per bounded context, each with its own router merged over one
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
+pub mod analytics;
 pub mod auth;
 pub mod backup;
 pub mod billing;

@@ -231,7 +231,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/analytics" { "Analytics" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
@@ -609,6 +609,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::orders::web::router())
         .merge(crate::patients::web::router())
         .merge(crate::billing::web::router())
+        .merge(crate::analytics::router())
         .merge(crate::auth::web::router())
         .merge(crate::blobs::router(max_image_bytes))
 }

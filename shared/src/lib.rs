@@ -5,6 +5,7 @@
 //! through [`clock::Clock`] or as explicit millisecond arguments, so the
 //! state machines are deterministic under test.
 
+pub mod analytics;
 pub mod billing;
 pub mod clinical;
 pub mod clock;

@@ -339,6 +339,41 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         "{csv}"
     );
 
+    // Analytics over the same day: sales net of the credit note, the packs
+    // handed over, the top product by packs invoiced, and scan-to-ready.
+    let a = get_json(format!("{base}/api/analytics?days=7")).await?;
+    let today = a["sales_per_day"][6].clone();
+    assert_eq!(today[1], 18950, "{a}");
+    assert_eq!(
+        a["dispensed_per_day"][6][1], 3,
+        "two metformin and one gel handed over: {a}"
+    );
+    // Gel 1 + 10 packs; metformin 2 + 10 - 10 (credited).
+    assert_eq!(
+        a["top_products"][0],
+        json!(["Eye care gel", 11, 15620]),
+        "{a}"
+    );
+    assert_eq!(
+        a["top_products"][1],
+        json!(["Metformin 500 mg", 2, 3330]),
+        "{a}"
+    );
+    assert_eq!(
+        a["service_time"]["orders"], 1,
+        "one order became ready: {a}"
+    );
+    let bad = reqwest::get(format!("{base}/api/analytics?days=0")).await?;
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    let page = reqwest::get(format!("{base}/analytics"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("Scan to ready") && page.contains("Eye care gel"),
+        "{page}"
+    );
+
     // The printable documents: A4 invoice and the receipt with the pickup QR.
     let a4 = reqwest::get(format!("{base}/invoices/{inv_id}"))
         .await?
