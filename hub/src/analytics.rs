@@ -46,6 +46,21 @@ pub struct Figures {
     pub service_time: Option<ServiceTime>,
 }
 
+/// Two-number rows of a query with one bound time.
+async fn pairs(
+    db: &crate::store::Db,
+    sql: &str,
+    from: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(from)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
 /// Work the figures out for the `days` days ending today.
 pub async fn figures(db: &crate::store::Db, days: u32, now: i64) -> Result<Figures, sqlx::Error> {
     let today = rxedge_shared::inventory::day_of_ms(now);
@@ -53,23 +68,21 @@ pub async fn figures(db: &crate::store::Db, days: u32, now: i64) -> Result<Figur
         .and_hms_opt(0, 0, 0)
         .map(|d| d.and_utc().timestamp_millis())
         .unwrap_or(0);
-    let disp: Vec<(i64, i64)> = sqlx::query(
+    let disp: Vec<(i64, i64)> = pairs(
+        db,
         "SELECT at_ms, qty_delta FROM stock_moves WHERE kind IN ('dispense', 'dispense_unreserved') AND at_ms >= $1",
+        from,
     )
-    .bind(from)
-    .fetch_all(&db.pool)
     .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)?.abs())))
-    .collect::<Result<_, sqlx::Error>>()?;
-    let sales: Vec<(i64, i64)> =
-        sqlx::query("SELECT finalised_ms, total FROM invoices WHERE finalised_ms >= $1")
-            .bind(from)
-            .fetch_all(&db.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+    .into_iter()
+    .map(|(t, q)| (t, q.abs()))
+    .collect();
+    let sales = pairs(
+        db,
+        "SELECT finalised_ms, total FROM invoices WHERE finalised_ms >= $1",
+        from,
+    )
+    .await?;
     let lines: Vec<(String, i64, i64)> = sqlx::query(
         "SELECT l.label, l.packs, l.total FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.finalised_ms >= $1",
     )
@@ -85,16 +98,13 @@ pub async fn figures(db: &crate::store::Db, days: u32, now: i64) -> Result<Figur
         Ok((label, r.try_get(1)?, r.try_get(2)?))
     })
     .collect::<Result<_, sqlx::Error>>()?;
-    let ready: Vec<(i64, i64)> = sqlx::query(
+    let ready = pairs(
+        db,
         "SELECT o.created_ms, MIN(g.at_ms) FROM orders o JOIN order_log g ON g.order_id = o.id \
          WHERE g.to_state = 'ready' AND g.at_ms >= $1 GROUP BY o.id, o.created_ms",
+        from,
     )
-    .bind(from)
-    .fetch_all(&db.pool)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    .await?;
     let dispensed_per_day = sums::per_day(&disp, today, days);
     let sales_per_day = sums::per_day(&sales, today, days);
     let named = |d: &[(chrono::NaiveDate, i64)]| -> Vec<(String, i64)> {
