@@ -166,3 +166,59 @@
     });
   }
 })();
+
+// Keyboard: the pharmacist's frequent steps without the mouse. The name
+// typed once is remembered and filled into every "Your name" field.
+(function () {
+  "use strict";
+  const NAME = "rxedge.by";
+  const remembered = window.localStorage ? localStorage.getItem(NAME) : null;
+  document.querySelectorAll('input[name="by"]').forEach(function (el) {
+    if (remembered && !el.value) el.value = remembered;
+    el.addEventListener("input", function () {
+      if (window.localStorage && el.value.trim()) localStorage.setItem(NAME, el.value.trim());
+    });
+  });
+  function typing(t) {
+    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
+  const rows = function () { return Array.prototype.slice.call(document.querySelectorAll("#queue tr[data-order]")); };
+  let at = -1;
+  function pick(i) {
+    const r = rows();
+    if (r.length === 0) return;
+    at = Math.max(0, Math.min(r.length - 1, i));
+    r.forEach(function (x, j) { x.classList.toggle("selected", j === at); });
+    r[at].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) return;
+    const k = ev.key;
+    if (document.getElementById("queue")) {
+      if (k === "j" || k === "ArrowDown") { pick(at + 1); ev.preventDefault(); return; }
+      if (k === "k" || k === "ArrowUp") { pick(at - 1); ev.preventDefault(); return; }
+      if (k === "n") { pick(0); }
+      if ((k === "Enter" || k === "n") && at >= 0) {
+        const a = rows()[at] && rows()[at].querySelector("a");
+        if (a) { window.location.href = a.href; ev.preventDefault(); }
+        return;
+      }
+    }
+    if (k === "q" && !document.getElementById("queue")) { window.location.href = "/orders"; return; }
+    const form = document.querySelector('form[data-key="' + k + '"]');
+    if (!form) return;
+    ev.preventDefault();
+    const empty = Array.prototype.find.call(form.elements, function (el) {
+      return el.required && !el.value && el.type !== "hidden";
+    });
+    if (empty) { empty.focus(); return; }
+    // Approval and hand-over are never one stray key away: their key only
+    // puts the cursor on the button, and Enter (or a click) confirms.
+    if (form.dataset.keyConfirm) {
+      const b = form.querySelector("button");
+      if (b) b.focus();
+      return;
+    }
+    if (form.requestSubmit) form.requestSubmit(); else form.dispatchEvent(new Event("submit", { cancelable: true }));
+  });
+})();

@@ -27,7 +27,10 @@ await run(async (browser) => {
   await page.screenshot({ path: `${shots}/pharmacist-queue.png`, fullPage: true });
   console.log("step: queue shows one waiting");
 
-  await page.locator("#queue a").first().click();
+  // From the keyboard: j selects the first order, Enter opens it.
+  await page.keyboard.press("j");
+  await page.locator("#queue tr.selected").waitFor({ timeout: 5_000 });
+  await page.keyboard.press("Enter");
   await page.waitForURL(/\/orders\/[0-9a-f]+$/);
   await step("Start review");
   await page.locator("#state", { hasText: "in review" }).waitFor({ timeout: 10_000 });
@@ -58,10 +61,18 @@ await run(async (browser) => {
   await page.screenshot({ path: `${shots}/pharmacist-approved.png`, fullPage: true });
   console.log("step: approved with a reason in the trail");
 
-  for (const [label, state] of [["Start filling", "filling"], ["Mark ready", "ready"]]) {
-    await step(label);
+  // The name typed before is remembered: f and m alone take the next steps.
+  for (const [key, state] of [["f", "filling"], ["m", "ready"]]) {
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.keyboard.press(key);
     await page.locator("#state", { hasText: state }).waitFor({ timeout: 10_000 });
   }
+  // Hand-over is never one stray key away: h only puts the cursor on the button.
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.keyboard.press("h");
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
+  if (focused !== "Handed to the patient") throw new Error(`h focused ${focused}`);
+  console.log("step: keyboard shortcuts took the steps");
   // At the desk: a pack of another lot is refused, the reserved one accepted.
   const scan = form("Check pack");
   await scan.locator('input[name="by"]').fill("Pia Apotheker");

@@ -434,6 +434,7 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         "step: review shows the severe interaction",
         "step: approval without a reason refused",
         "step: approved with a reason in the trail",
+        "step: keyboard shortcuts took the steps",
         "step: packs checked at the desk",
         "step: filled, ready and handed over",
         "step: invoice and receipt with the pickup QR",

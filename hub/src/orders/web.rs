@@ -407,6 +407,7 @@ async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, App
                 } }
                 button { "Filter" }
             }
+            p { small.keys { "Keys: j / k move, Enter opens, n opens the oldest waiting" } }
             section #queue data-refresh="order" {
                 p.count { strong #waiting { (waiting) } " waiting for review" }
                 table {
@@ -534,9 +535,20 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let notes = crate::notify::for_order(&s.0.db, &o.id).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
+    // Each frequent step has a key (see `app.js`): pressing it submits the
+    // form once its fields are filled (the name is remembered), or puts the
+    // cursor in the first empty one.
+    let key = |action: &str| match action {
+        "start_review" => "s",
+        "release_review" => "g",
+        "start_filling" => "f",
+        "mark_ready" => "m",
+        "pick_up" => "h",
+        _ => "",
+    };
     let button = |action: &str, label: &str| {
         html! {
-            form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
+            form data-api=(api) data-next=(format!("/orders/{}", o.id)) data-key=(key(action)) data-key-confirm=[(action == "pick_up").then_some("1")] {
                 input type="hidden" name="action" value=(action);
                 input name="by" required placeholder="Your name";
                 button { (label) } output {}
@@ -547,7 +559,8 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
         &format!("Order {}", o.reference),
         html! {
             h1 { "Order " (o.reference) " · " span #state { (state_label(&o.state)) } }
-            p { a href="/orders" { "Back to the queue" } }
+            p { a href="/orders" { "Back to the queue" } " · "
+                small.keys { "Keys: s start review · l add a line · a approve · g give back · f start filling · m mark ready · p scan a pack · h hand over · q queue" } }
             @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
             section { h2 { "Prescription" } (prescription(&o)) }
             (patient_section(&o, &checks))
@@ -564,7 +577,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                         } }
                     }
                     @if st == OrderState::Ready {
-                        form #scan-pack data-api=(format!("/api/orders/{}/handover", o.id)) data-clear="code" {
+                        form #scan-pack data-api=(format!("/api/orders/{}/handover", o.id)) data-clear="code" data-key="p" {
                             label { "Scan each pack's 2D code " input name="code" required autofocus autocomplete="off" placeholder="GS1 code from the scanner"; }
                             input name="by" required placeholder="Your name";
                             button { "Check pack" } output {}
@@ -585,7 +598,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                     }
                 }
                 @if st == OrderState::InReview {
-                    form data-api=(format!("/api/orders/{}/lines", o.id)) data-next=(format!("/orders/{}", o.id)) {
+                    form data-api=(format!("/api/orders/{}/lines", o.id)) data-next=(format!("/orders/{}", o.id)) data-key="l" {
                         input name="gtin" required placeholder="GTIN" inputmode="numeric";
                         input name="packs" type="number" min="1" value="1" required;
                         input name="sig" placeholder="Dosage, e.g. 1-0-1-0" maxlength="200";
@@ -599,7 +612,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                 @match st {
                     OrderState::Received => { (button("start_review", "Start review")) }
                     OrderState::InReview => {
-                        form data-api=(api) data-next=(format!("/orders/{}", o.id)) data-shape="approve" {
+                        form data-api=(api) data-next=(format!("/orders/{}", o.id)) data-shape="approve" data-key="a" data-key-confirm="1" {
                             input type="hidden" name="action" value="approve";
                             @if lines.iter().any(|l| l.controlled) {
                                 label { input type="checkbox" name="controlled_confirmed" value="true"; " I confirm the controlled substance a second time" }
