@@ -72,10 +72,18 @@ await run(async (browser) => {
       const i = document.querySelector("#paper img.preview");
       return i && !i.hidden && i.naturalWidth > 0;
     }, null, { timeout: 10_000 });
-    if (await page.locator("#paper").isVisible()) {
+    // The page may be captured (and the screen move on) at any moment, so
+    // visibility and position are read in one step inside the page.
+    const back = await page.evaluate(() => {
+      const p = document.querySelector("#paper");
+      const b = p && p.querySelector("button[data-back]");
+      if (!p || p.hidden || !b || b.offsetParent === null) return null;
+      const r = b.getBoundingClientRect();
+      return { y: r.y, height: r.height };
+    });
+    if (back) {
       await page.screenshot({ path: `${shots}/paper-preview-1280x800.png` });
-      const back = await page.locator("#paper button[data-back]").boundingBox();
-      if (!back || back.y + back.height > 801) throw new Error(`Back is off screen: ${JSON.stringify(back)}`);
+      if (back.y + back.height > 801) throw new Error(`Back is off screen: ${JSON.stringify(back)}`);
     }
     await page.locator("#done").waitFor({ state: "visible", timeout: 30_000 });
     if (!(await page.locator("#done-what").textContent()).includes("photographed")) throw new Error("not a paper capture");

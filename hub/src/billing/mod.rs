@@ -730,7 +730,9 @@ pub async fn pay(
         .map(invoice_of)
         .transpose()?
         .ok_or_else(|| BillingError::NotFound(format!("no invoice {invoice}")))?;
-    drop(tx);
+    // The write transaction (SQLite) or the invoice's row lock (PostgreSQL)
+    // stays held until the payment is written: two payments at once cannot
+    // both fit what was owed.
     let owed = outstanding(db, &inv).await?;
     let due = if method == "insurer" {
         owed.insurer
@@ -760,7 +762,6 @@ pub async fn pay(
             inv.number
         )));
     }
-    let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO payments (invoice_id, method, amount, at_ms, actor) VALUES ($1, $2, $3, $4, $5)")
         .bind(invoice)
         .bind(method)
