@@ -91,19 +91,12 @@ pub async fn enqueue(
     let Some(p) = crate::patients::resolve(db, pid).await? else {
         return Ok(Err("the patient record is missing".into()));
     };
-    let r =
-        sqlx::query("SELECT language, email, phone, notify_channel FROM patients WHERE id = $1")
-            .bind(&p.id)
-            .fetch_one(&db.pool)
-            .await?;
-    let (language, email, phone, channel): (String, String, String, String) =
-        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    let Some(channel) = Channel::parse(&channel) else {
+    let Some(channel) = Channel::parse(&p.notify_channel) else {
         return Ok(Err(format!("{} has not asked to be notified", p.name)));
     };
     let recipient = match channel {
-        Channel::Email => email,
-        Channel::Sms | Channel::Whatsapp => phone,
+        Channel::Email => &p.email,
+        Channel::Sms | Channel::Whatsapp => &p.phone,
     };
     if recipient.trim().is_empty() {
         return Ok(Err(format!(
@@ -117,7 +110,7 @@ pub async fn enqueue(
             }
         )));
     }
-    let (subject, body) = rules::message(kind, &language, store_name, &order.reference);
+    let (subject, body) = rules::message(kind, &p.language, store_name, &order.reference);
     let id: i64 = sqlx::query(
         "INSERT INTO notifications (order_id, patient_id, kind, channel, recipient, subject, body, state, attempts, next_at_ms, actor, created_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10) RETURNING id",

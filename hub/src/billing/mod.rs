@@ -215,22 +215,11 @@ async fn quote_in(
         .await?
         .ok_or_else(|| BillingError::NotFound(format!("no order {order}")))?;
     let patient_name: String = o.try_get("patient")?;
-    let mut patient_id: Option<String> = o.try_get("patient_id")?;
     // Follow merges: the survivor's plan and cap count.
-    for _ in 0..16 {
-        let Some(id) = patient_id.clone() else { break };
-        let next: Option<String> = sqlx::query("SELECT merged_into FROM patients WHERE id = $1")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .flatten();
-        match next {
-            Some(n) => patient_id = Some(n),
-            None => break,
-        }
-    }
+    let patient_id = match o.try_get::<Option<String>, _>("patient_id")? {
+        Some(id) => crate::patients::survivor(conn, &id).await?,
+        None => None,
+    };
     let plan = match &patient_id {
         Some(p) => sqlx::query(
             "SELECT ip.* FROM patients pa JOIN insurance_plans ip ON ip.id = pa.plan_id WHERE pa.id = $1",

@@ -188,28 +188,18 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             };
             let id = env.id.simple().to_string();
             let patient_id = match &who {
-                Some((name, dob, allergies, lang)) if !name.trim().is_empty() => {
-                    let pid = crate::patients::find_or_create(
+                Some((name, dob, allergies, lang)) if !name.trim().is_empty() => Some(
+                    crate::patients::find_or_create(
                         &mut tx,
                         name,
                         dob,
                         allergies,
+                        lang,
                         now_ms,
                         "eMediplan",
                     )
-                    .await?;
-                    // The plan's language, for messages, unless the desk set one.
-                    if !lang.trim().is_empty() && lang.len() <= 8 {
-                        sqlx::query(
-                            "UPDATE patients SET language = $1 WHERE id = $2 AND language = ''",
-                        )
-                        .bind(lang.trim())
-                        .bind(&pid)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Some(pid)
-                }
+                    .await?,
+                ),
                 _ => None,
             };
             made += sqlx::query(
@@ -761,6 +751,36 @@ mod tests {
         .unwrap();
     }
 
+    /// A fresh SQLite store holding order `o1`, in review by Pia.
+    async fn store_with_order_in_review() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+        let db = Db::connect(&url, 2).await.unwrap();
+        order_in_review(&db).await;
+        (dir, db)
+    }
+
+    fn desk<'a>(
+        db: &'a Db,
+        key: &'a SigningKey,
+        table: &'a rxedge_shared::clinical::InteractionTable,
+    ) -> Desk<'a> {
+        Desk {
+            db,
+            key,
+            store: "s",
+            settings: Settings {
+                policy: Policy {
+                    return_after_days: 7,
+                },
+                min_shelf_life_days: 30,
+                ticket_days: 14,
+                verify_packs: true,
+            },
+            interactions: table,
+        }
+    }
+
     async fn state(db: &Db) -> (String, Option<i64>) {
         let r = sqlx::query("SELECT state, busy_until_ms FROM orders WHERE id = 'o1'")
             .fetch_one(&db.pool)
@@ -771,26 +791,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_claimed_order_refuses_a_second_request_until_the_claim_lapses() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
-        let db = Db::connect(&url, 2).await.unwrap();
-        order_in_review(&db).await;
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let table = rxedge_shared::clinical::InteractionTable::default();
-        let desk = Desk {
-            db: &db,
-            key: &key,
-            store: "s",
-            settings: Settings {
-                policy: Policy {
-                    return_after_days: 7,
-                },
-                min_shelf_life_days: 30,
-                ticket_days: 14,
-                verify_packs: true,
-            },
-            interactions: &table,
-        };
+        let (_dir, db) = store_with_order_in_review().await;
+        let (key, table) = (SigningKey::from_bytes(&[7; 32]), Default::default());
+        let desk = desk(&db, &key, &table);
         let now = 1_000_000;
         // Another request holds the order (it is mid-way through reserving).
         sqlx::query("UPDATE orders SET busy_until_ms = $1 WHERE id = 'o1'")
@@ -817,26 +820,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_step_lifts_its_claim() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
-        let db = Db::connect(&url, 2).await.unwrap();
-        order_in_review(&db).await;
-        let key = SigningKey::from_bytes(&[7; 32]);
-        let table = rxedge_shared::clinical::InteractionTable::default();
-        let desk = Desk {
-            db: &db,
-            key: &key,
-            store: "s",
-            settings: Settings {
-                policy: Policy {
-                    return_after_days: 7,
-                },
-                min_shelf_life_days: 30,
-                ticket_days: 14,
-                verify_packs: true,
-            },
-            interactions: &table,
-        };
+        let (_dir, db) = store_with_order_in_review().await;
+        let (key, table) = (SigningKey::from_bytes(&[7; 32]), Default::default());
+        let desk = desk(&db, &key, &table);
         // A line for a product with no stock: approval claims, fails to
         // reserve, and must not leave the order locked.
         sqlx::query("INSERT INTO products (gtin, name, ingredients, strength, form, pack_size, storage, price_minor, vat_class, updated_ms) \

@@ -150,16 +150,33 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Patient>, sqlx::Error> {
 
 /// The record that stands for `id` now: merges followed.
 pub async fn resolve(db: &Db, id: &str) -> Result<Option<Patient>, sqlx::Error> {
+    let mut conn = db.pool.acquire().await?;
+    match survivor(&mut conn, id).await? {
+        Some(s) => get(db, &s).await,
+        None => Ok(None),
+    }
+}
+
+/// The id of the record that stands for `id` now (merges followed), in the
+/// caller's connection or transaction; `None` if a record is missing.
+pub async fn survivor(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let mut cur = id.to_owned();
     // Merges only point at unmerged records, so chains are short; the bound
     // guards against a hand-edited loop.
     for _ in 0..16 {
-        match get(db, &cur).await? {
-            Some(p) => match &p.merged_into {
-                Some(next) => cur = next.clone(),
-                None => return Ok(Some(p)),
-            },
-            None => return Ok(None),
+        let Some(r) = sqlx::query("SELECT merged_into FROM patients WHERE id = $1")
+            .bind(&cur)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match r.try_get::<Option<String>, _>(0)? {
+            Some(next) => cur = next,
+            None => return Ok(Some(cur)),
         }
     }
     Ok(None)
@@ -180,16 +197,19 @@ pub async fn list(db: &Db, q: &str, limit: i64) -> Result<Vec<Patient>, sqlx::Er
 }
 
 /// Find the patient an eMediplan names, or make the record, in the caller's
-/// transaction. Allergies the plan records that the record lacks are added.
+/// transaction. Allergies the plan records that the record lacks are added,
+/// and its language (for messages) fills one the desk has not set.
 pub async fn find_or_create(
     conn: &mut sqlx::AnyConnection,
     name: &str,
     birth_date: &str,
     allergies: &[Allergy],
+    language: &str,
     now_ms: i64,
     actor: &str,
 ) -> Result<String, sqlx::Error> {
     let key = match_key(name, birth_date);
+    let language = Some(language.trim()).filter(|l| l.len() <= 8).unwrap_or("");
     let found = sqlx::query(
         "SELECT id, allergies FROM patients WHERE match_key = $1 AND merged_into IS NULL ORDER BY created_ms LIMIT 1",
     )
@@ -223,12 +243,19 @@ pub async fn find_or_create(
             )
             .await?;
         }
+        if !language.is_empty() {
+            sqlx::query("UPDATE patients SET language = $1 WHERE id = $2 AND language = ''")
+                .bind(language)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+        }
         return Ok(id);
     }
     let id = uuid::Uuid::now_v7().simple().to_string();
     sqlx::query(
-        "INSERT INTO patients (id, name, birth_date, match_key, allergies, insurance, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, '', $6, $7)",
+        "INSERT INTO patients (id, name, birth_date, match_key, allergies, insurance, created_ms, updated_ms, language) \
+         VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8)",
     )
     .bind(&id)
     .bind(name.trim())
@@ -237,6 +264,7 @@ pub async fn find_or_create(
     .bind(allergies_json(allergies))
     .bind(now_ms)
     .bind(now_ms)
+    .bind(language)
     .execute(&mut *conn)
     .await?;
     log(conn, &id, now_ms, actor, "created", "from an eMediplan").await?;
