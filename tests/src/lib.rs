@@ -255,6 +255,17 @@ impl Hub {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// Import a catalog CSV through the hub's API (all rows or none).
+    pub async fn import_catalog(&self, csv: &'static str) -> Result<()> {
+        reqwest::Client::new()
+            .post(format!("{}/api/catalog/import", self.url()))
+            .body(csv)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     /// A read connection to the hub's database.
     pub async fn db(&self) -> Result<sqlx::AnyPool> {
         sqlx::any::install_default_drivers();
@@ -626,6 +637,11 @@ pub fn ok(r: (reqwest::StatusCode, Value)) -> Result<Value> {
     } else {
         Err(anyhow!("{}: {}", r.0, r.1))
     }
+}
+
+/// GET a page's text; a non-2xx status is an error.
+pub async fn get_text(url: String) -> Result<String> {
+    Ok(reqwest::get(url).await?.error_for_status()?.text().await?)
 }
 
 /// GET a JSON answer; a non-2xx status is an error.

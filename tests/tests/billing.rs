@@ -72,12 +72,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     let tmp = tempdir("billing")?;
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
-    reqwest::Client::new()
-        .post(format!("{base}/api/catalog/import"))
-        .body(CATALOG)
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(CATALOG).await?;
     for gtin in ["09520000002015", "09520000002022"] {
         ok(post_json(
             format!("{base}/api/inventory/receive"),
@@ -335,10 +330,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         18950,
         "the shares add up to the invoiced total: {z}"
     );
-    let csv = reqwest::get(format!("{base}/api/billing/z?format=csv"))
-        .await?
-        .text()
-        .await?;
+    let csv = get_text(format!("{base}/api/billing/z?format=csv")).await?;
     assert!(
         csv.lines().any(|l| l.ends_with(",payments,cash,4.75")),
         "{csv}"
@@ -374,28 +366,19 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     );
     let bad = reqwest::get(format!("{base}/api/analytics?days=0")).await?;
     assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
-    let page = reqwest::get(format!("{base}/analytics"))
-        .await?
-        .text()
-        .await?;
+    let page = get_text(format!("{base}/analytics")).await?;
     assert!(
         page.contains("Scan to ready") && page.contains("Eye care gel"),
         "{page}"
     );
 
     // The printable documents: A4 invoice and the receipt with the pickup QR.
-    let a4 = reqwest::get(format!("{base}/invoices/{inv_id}"))
-        .await?
-        .text()
-        .await?;
+    let a4 = get_text(format!("{base}/invoices/{inv_id}")).await?;
     assert!(
         a4.contains(&number_1) && a4.contains("47.50") && a4.contains("Helvetia Kasse"),
         "{a4}"
     );
-    let receipt = reqwest::get(format!("{base}/invoices/{inv_id}/receipt"))
-        .await?
-        .text()
-        .await?;
+    let receipt = get_text(format!("{base}/invoices/{inv_id}/receipt")).await?;
     assert!(
         receipt.contains("id=\"pickup-qr\"") && receipt.contains("<svg"),
         "{receipt}"

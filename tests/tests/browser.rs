@@ -108,13 +108,9 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
     // The pack the simulated camera shows is in the hub's catalog and stock.
     let c = reqwest::Client::new();
-    c.post(format!("{}/api/catalog/import", hub.url()))
-        .body("gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+    hub.import_catalog("gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
                09506000134352,Dafalgan 500 mg,acetaminophen,500 mg,tablet,20,N02BE01,no,room,3.90,reduced,,5,4000
-")
-        .send()
-        .await?
-        .error_for_status()?;
+").await?;
     c.post(format!("{}/api/inventory/receive", hub.url()))
         .json(&serde_json::json!({ "gtin": "09506000134352", "lot": "D1", "expiry": "2030-01-31", "quantity": 6, "location": "shelf", "by": "test" }))
         .send()
@@ -276,12 +272,8 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
 async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<()> {
     let t = tempdir("browser-stock")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
-    reqwest::Client::new()
-        .post(format!("{}/api/catalog/import", hub.url()))
-        .body(include_str!("../../hub/data/demo-catalog.csv"))
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
+        .await?;
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&shots)?;
     let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
@@ -378,11 +370,8 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     let t = tempdir("browser-pharmacist")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let c = reqwest::Client::new();
-    c.post(format!("{}/api/catalog/import", hub.url()))
-        .body(include_str!("../../hub/data/demo-catalog.csv"))
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
+        .await?;
     // Zocor is on the patient's plan; Biaxin is what the pharmacist adds.
     let (zocor, biaxin) = ("09520000001124", "09520000002305");
     c.post(format!("{}/api/inventory/receive", hub.url()))

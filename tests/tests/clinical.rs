@@ -61,12 +61,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     let tmp = tempdir("clinical")?;
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
-    let c = reqwest::Client::new();
-    c.post(format!("{base}/api/catalog/import"))
-        .body(CATALOG)
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(CATALOG).await?;
     for gtin in [
         "09520000001018",
         "09520000001025",
@@ -151,10 +146,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     let title = checks["findings"].to_string();
     assert!(title.contains("3200 mg a day"), "{title}");
     // The review page shows them.
-    let page = reqwest::get(format!("{base}/orders/{id}"))
-        .await?
-        .text()
-        .await?;
+    let page = get_text(format!("{base}/orders/{id}")).await?;
     assert!(
         page.contains("Clinical checks") && page.contains("Biaxin 500 mg with Zocor 20 mg"),
         "{page}"
@@ -284,10 +276,7 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
         checks2["findings"].to_string().contains("penicilin"),
         "{checks2}"
     );
-    let page = reqwest::get(format!("{base}/patients/{pid}"))
-        .await?
-        .text()
-        .await?;
+    let page = get_text(format!("{base}/patients/{pid}")).await?;
     assert!(
         page.contains("Maxima Matter") && page.contains("penicilin"),
         "{page}"

@@ -53,11 +53,8 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
     let hub = Hub::start_with(&t.path().join("hub"), BrokerChoice::Embedded, None, &extra).await?;
     let base = hub.url();
     let c = reqwest::Client::new();
-    c.post(format!("{base}/api/catalog/import"))
-        .body(include_str!("../../hub/data/demo-catalog.csv"))
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
+        .await?;
     let biaxin = "09520000002305";
     ok(post_json(
         format!("{base}/api/inventory/receive"),
@@ -200,10 +197,7 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
         third["last_error"].as_str().unwrap_or("").contains("500"),
         "{third}"
     );
-    let page = reqwest::get(format!("{base}/orders/{id}"))
-        .await?
-        .text()
-        .await?;
+    let page = get_text(format!("{base}/orders/{id}")).await?;
     assert!(
         page.contains("failed") && page.contains("Try again"),
         "the order page shows it"

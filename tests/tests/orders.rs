@@ -22,11 +22,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
     let c = reqwest::Client::new();
-    c.post(format!("{base}/api/catalog/import"))
-        .body(CATALOG)
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(CATALOG).await?;
     for (gtin, lot, expiry, qty) in [
         ("09520000002992", "LATE", "2029-12-31", 10),
         ("09520000002992", "EARLY", "2028-01-31", 2),
@@ -78,9 +74,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let (st, v) = act(json!({ "action": "pick_up", "by": "Pia" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert_eq!(v["error"], "an order that is received cannot pick up");
-    let queue = || async {
-        Ok::<String, anyhow::Error>(reqwest::get(format!("{base}/orders")).await?.text().await?)
-    };
+    let queue = || get_text(format!("{base}/orders"));
     let before = queue().await?;
     assert!(
         before.contains(&shown) && !before.contains("held by"),

@@ -175,12 +175,8 @@ async fn main() -> Result<()> {
     let tmp = tempdir("web-bench")?;
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
-    reqwest::Client::new()
-        .post(format!("{base}/api/catalog/import"))
-        .body(include_str!("../../../hub/data/demo-catalog.csv"))
-        .send()
-        .await?
-        .error_for_status()?;
+    hub.import_catalog(include_str!("../../../hub/data/demo-catalog.csv"))
+        .await?;
     let t = Instant::now();
     let review = seed(&hub, n).await?;
     eprintln!("seeded {n} orders in {:.1} s", t.elapsed().as_secs_f64());
