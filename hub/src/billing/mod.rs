@@ -647,27 +647,38 @@ pub struct Outstanding {
 
 /// Work out what is owed on an invoice.
 pub async fn outstanding(db: &Db, inv: &Invoice) -> Result<Outstanding, sqlx::Error> {
-    let paid = |method_is_insurer: bool, id: String| async move {
-        let sql = if method_is_insurer {
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE invoice_id = $1 AND method = 'insurer'"
-        } else {
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE invoice_id = $1 AND method <> 'insurer'"
-        };
-        sqlx::query(sql)
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await?
-            .try_get::<i64, _>(0)
+    let mut conn = db.pool.acquire().await?;
+    outstanding_in(&mut conn, inv).await
+}
+
+/// What was paid on an invoice by the insurer, or by the patient (cash, card).
+async fn paid(conn: &mut sqlx::AnyConnection, insurer: bool, id: &str) -> Result<i64, sqlx::Error> {
+    let sql = if insurer {
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE invoice_id = $1 AND method = 'insurer'"
+    } else {
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM payments WHERE invoice_id = $1 AND method <> 'insurer'"
     };
+    sqlx::query(sql)
+        .bind(id)
+        .fetch_one(conn)
+        .await?
+        .try_get::<i64, _>(0)
+}
+
+/// [`outstanding`] in the caller's connection or transaction.
+async fn outstanding_in(
+    conn: &mut sqlx::AnyConnection,
+    inv: &Invoice,
+) -> Result<Outstanding, sqlx::Error> {
     let credited = inv.kind == "invoice"
         && sqlx::query("SELECT 1 FROM invoices WHERE credits = $1")
             .bind(&inv.id)
-            .fetch_optional(&db.pool)
+            .fetch_optional(&mut *conn)
             .await?
             .is_some();
     let (pp, ip) = (
-        paid(false, inv.id.clone()).await?,
-        paid(true, inv.id.clone()).await?,
+        paid(conn, false, &inv.id).await?,
+        paid(conn, true, &inv.id).await?,
     );
     if credited {
         return Ok(Outstanding {
@@ -678,7 +689,10 @@ pub async fn outstanding(db: &Db, inv: &Invoice) -> Result<Outstanding, sqlx::Er
     if inv.kind == "credit_note" {
         // A credit note owes back what was paid on the invoice it cancels.
         let orig = inv.credits.clone().unwrap_or_default();
-        let (op, oi) = (paid(false, orig.clone()).await?, paid(true, orig).await?);
+        let (op, oi) = (
+            paid(conn, false, &orig).await?,
+            paid(conn, true, &orig).await?,
+        );
         return Ok(Outstanding {
             patient: -(op + pp),
             insurer: -(oi + ip),
@@ -721,8 +735,9 @@ pub async fn pay(
         .ok_or_else(|| BillingError::NotFound(format!("no invoice {invoice}")))?;
     // The write transaction (SQLite) or the invoice's row lock (PostgreSQL)
     // stays held until the payment is written: two payments at once cannot
-    // both fit what was owed.
-    let owed = outstanding(db, &inv).await?;
+    // both fit what was owed. Read in the same transaction: a second pool
+    // connection held beside it could starve a small pool.
+    let owed = outstanding_in(&mut tx, &inv).await?;
     let due = if method == "insurer" {
         owed.insurer
     } else {

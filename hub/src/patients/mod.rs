@@ -150,8 +150,13 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Patient>, sqlx::Error> {
 
 /// The record that stands for `id` now: merges followed.
 pub async fn resolve(db: &Db, id: &str) -> Result<Option<Patient>, sqlx::Error> {
-    let mut conn = db.pool.acquire().await?;
-    match survivor(&mut conn, id).await? {
+    // The connection goes back to the pool before `get` takes one: holding
+    // two at once deadlocks a small pool under concurrent requests.
+    let found = {
+        let mut conn = db.pool.acquire().await?;
+        survivor(&mut conn, id).await?
+    };
+    match found {
         Some(s) => get(db, &s).await,
         None => Ok(None),
     }
