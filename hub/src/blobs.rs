@@ -193,6 +193,7 @@ async fn append(
     Ok(match outcome {
         Appended::Stored => {
             tracing::info!(%sha, kiosk = %kiosk, bytes = total, "paper image stored (resumable)");
+            arrived(&s, &sha).await;
             with_offset(StatusCode::CREATED, total, "stored")
         }
         Appended::Already(n) => with_offset(StatusCode::OK, n, "already stored"),
@@ -237,8 +238,17 @@ async fn upload(
     if path.exists() {
         return Ok((StatusCode::OK, "already stored").into_response());
     }
-    let bytes = body.to_vec();
-    let p = path.clone();
+    write(&s.0.cfg.paths.state_dir, &sha, body.to_vec()).await?;
+    tracing::info!(%sha, kiosk = %kiosk, bytes = body.len(), "paper image stored");
+    arrived(&s, &sha).await;
+    Ok((StatusCode::CREATED, "stored").into_response())
+}
+
+/// Writes a blob durably (temp file, fsync, rename, fsync the folder).
+/// `sha` must be the bytes' sha256, checked by the caller.
+pub async fn write(state_dir: &std::path::Path, sha: &str, bytes: Vec<u8>) -> Result<(), AppError> {
+    let p = path_of(state_dir, sha);
+    let shown = sha.to_string();
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let dir = p
             .parent()
@@ -253,9 +263,17 @@ async fn upload(
     })
     .await
     .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(format!("storing blob {sha}: {e}")))?;
-    tracing::info!(%sha, kiosk = %kiosk, bytes = body.len(), "paper image stored");
-    Ok((StatusCode::CREATED, "stored").into_response())
+    .map_err(|e| AppError::Internal(format!("storing blob {shown}: {e}")))
+}
+
+/// A page is in: OCR jobs waiting for it go now.
+async fn arrived(s: &AppState, sha: &str) {
+    match crate::ocr::jobs::page_arrived(&s.0.db, sha, rxedge_shared::clock::system_now_ms()).await
+    {
+        Ok(n) if n > 0 => s.0.ocr_wake.notify_waiters(),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "OCR jobs not woken"),
+    }
 }
 
 async fn download(

@@ -38,6 +38,8 @@ pub struct Config {
     pub billing: Billing,
     /// Patient notifications.
     pub notify: Notify,
+    /// OCR of paper prescriptions.
+    pub ocr: Ocr,
     /// Logging.
     pub log: Log,
 }
@@ -197,6 +199,67 @@ impl Default for Notify {
             webhook_url: String::new(),
             retry_base_secs: 60,
             max_attempts: 6,
+        }
+    }
+}
+
+/// OCR of paper prescriptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ocr {
+    /// Run OCR jobs at all.
+    pub enabled: bool,
+    /// Parallel workers, each with its own engine (one model in memory
+    /// each, about 100 MB for four languages).
+    pub workers: u32,
+    /// `tesseract` (in-process) or `vision` (an OpenAI-compatible
+    /// endpoint, below).
+    pub engine: String,
+    /// Tesseract language models, `+`-joined.
+    pub languages: String,
+    /// Tesseract's data folder (empty: its built-in default).
+    pub tessdata: String,
+    /// `sparse` (the extractor rebuilds the layout) or `auto`.
+    pub segmentation: crate::ocr::engine::Segmentation,
+    /// Preprocessing steps.
+    pub preprocess: crate::ocr::preprocess::Steps,
+    /// A brand → generic name list in the `drug_names.tsv` format,
+    /// matched besides the catalog (empty: the catalog only).
+    pub drug_names_file: String,
+    /// Attempts before a job is marked failed.
+    pub max_attempts: u32,
+    /// Largest side of an image, in pixels.
+    pub max_side: u32,
+    /// Pages read from a PDF at most.
+    pub max_pdf_pages: u32,
+    /// Seconds a PDF may take to render before it is refused.
+    pub pdf_timeout_secs: u32,
+    /// The vision endpoint's base URL (`…/v1`), for `engine = "vision"`.
+    pub vision_url: String,
+    /// Its API key (sent as a bearer token).
+    pub vision_key: String,
+    /// Its model name.
+    pub vision_model: String,
+}
+
+impl Default for Ocr {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            workers: 1,
+            engine: "tesseract".into(),
+            languages: "deu+fra+ita+eng".into(),
+            tessdata: String::new(),
+            segmentation: crate::ocr::engine::Segmentation::Sparse,
+            preprocess: crate::ocr::preprocess::Steps::default(),
+            drug_names_file: String::new(),
+            max_attempts: 3,
+            max_side: 10_000,
+            max_pdf_pages: 5,
+            pdf_timeout_secs: 30,
+            vision_url: String::new(),
+            vision_key: String::new(),
+            vision_model: String::new(),
         }
     }
 }
@@ -397,6 +460,22 @@ impl Config {
         if self.inventory.rate_window_days == 0 {
             return Err(ConfigError::Invalid(
                 "inventory.rate_window_days: must be at least 1".into(),
+            ));
+        }
+        if self.ocr.workers == 0 || self.ocr.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "ocr.workers and ocr.max_attempts: must be at least 1".into(),
+            ));
+        }
+        if !["tesseract", "vision"].contains(&self.ocr.engine.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "ocr.engine: {:?} is neither \"tesseract\" nor \"vision\"",
+                self.ocr.engine
+            )));
+        }
+        if self.ocr.engine == "vision" && self.ocr.vision_url.is_empty() {
+            return Err(ConfigError::Invalid(
+                "ocr.vision_url: the vision engine needs an endpoint".into(),
             ));
         }
         if self.ingest.batch_max == 0 {

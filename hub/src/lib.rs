@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod metrics;
 pub mod notify;
+pub mod ocr;
 pub mod orders;
 pub mod outbound;
 pub mod patients;
@@ -182,6 +183,46 @@ pub async fn run(
         feed.clone(),
         stop_rx.clone(),
     ));
+    let ocr_wake = Arc::new(tokio::sync::Notify::new());
+    let mut ocr_workers = Vec::new();
+    if cfg.ocr.enabled {
+        let names = if cfg.ocr.drug_names_file.is_empty() {
+            ocr::vocab::Vocab::default()
+        } else {
+            let text = std::fs::read_to_string(&cfg.ocr.drug_names_file).map_err(|e| {
+                HubError::State(format!(
+                    "ocr.drug_names_file {}: {e}",
+                    cfg.ocr.drug_names_file
+                ))
+            })?;
+            let mut v = ocr::vocab::Vocab::default();
+            let n = v.add_drug_names(&text);
+            tracing::info!(names = n, "OCR drug name list loaded");
+            v
+        };
+        let requeued = ocr::jobs::requeue_running(&db, rxedge_shared::clock::system_now_ms())
+            .await
+            .map_err(|e| HubError::Store(e.into()))?;
+        if requeued > 0 {
+            tracing::warn!(
+                jobs = requeued,
+                "OCR jobs cut off by the last stop are queued again"
+            );
+        }
+        let w = ocr::jobs::Worker {
+            db: db.clone(),
+            cfg: cfg.ocr.clone(),
+            max_bytes: cfg.ingest.max_image_bytes,
+            state_dir: cfg.paths.state_dir.clone(),
+            names: Arc::new(names),
+            feed: feed.clone(),
+            wake: ocr_wake.clone(),
+            metrics: metrics.clone(),
+        };
+        for _ in 0..cfg.ocr.workers {
+            ocr_workers.push(tokio::spawn(w.clone().run(stop_rx.clone())));
+        }
+    }
     let queue_watch = tokio::spawn(orders::web::invalidate_on_change(
         queue.clone(),
         feed.subscribe(),
@@ -222,6 +263,7 @@ pub async fn run(
         interactions,
         queue,
         notify_wake,
+        ocr_wake,
     }));
     let app = web::router(max_image)
         .with_state(state)
@@ -243,6 +285,9 @@ pub async fn run(
     let _ = order_sync.await;
     let _ = queue_watch.await;
     let _ = notifier.await;
+    for w in ocr_workers {
+        let _ = w.await;
+    }
     let _ = answers.await;
     served.map_err(HubError::Http)
 }

@@ -59,6 +59,22 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Read prescription images or PDFs and print one JSON draft per file:
+    /// `{"file", "text", "patient", "prescriber", "items", "ms", …}`.
+    Ocr {
+        /// PNG, JPEG or PDF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Catalog CSV to match drug names against (default: the demo catalog).
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        /// A drug_names.tsv brand → generic list (default: ocr.drug_names_file).
+        #[arg(long)]
+        drug_names: Option<PathBuf>,
+        /// Also print the recognised words with their boxes.
+        #[arg(long)]
+        words: bool,
+    },
     /// Run the hub with its embedded broker and a simulated kiosk, for a first look.
     Demo {
         /// Where the demo keeps its state.
@@ -139,6 +155,11 @@ enum CatalogCmd {
 use rxedge_shared::clock::system_now_ms as now_ms;
 
 fn main() -> anyhow::Result<()> {
+    // Tesseract's OpenMP threads halve throughput on a small machine; the
+    // hub runs one engine per worker instead. Set before any thread starts.
+    if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
+        std::env::set_var("OMP_THREAD_LIMIT", "1");
+    }
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", rxedge_shared::config::print_defaults::<Config>()?);
@@ -192,6 +213,12 @@ fn main() -> anyhow::Result<()> {
                 };
                 rxedge_hub::auth::create_user(&db, &user, "command line", now_ms()).await?;
                 println!("user {username} ({role}) created");
+            }
+            Cmd::Ocr { files, catalog, drug_names, words } => {
+                let failed = rxedge_hub::ocr::cli::run(&cfg, &files, catalog.as_deref(), drug_names.as_deref(), words).await?;
+                if failed > 0 {
+                    anyhow::bail!("{failed} of {} files could not be read", files.len());
+                }
             }
             Cmd::Backup { file } => {
                 let m = rxedge_hub::backup::backup(&cfg, &file).await?;

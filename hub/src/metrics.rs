@@ -26,6 +26,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// HTTP request latency.
     pub http_seconds: Histogram,
+    /// Time to read one page (OCR job).
+    pub ocr_seconds: Histogram,
 }
 
 impl Metrics {
@@ -104,6 +106,11 @@ impl Metrics {
         self.http_seconds.render(
             "rxedge_hub_http_request_seconds",
             "HTTP request latency.",
+            &mut o,
+        );
+        self.ocr_seconds.render(
+            "rxedge_hub_ocr_seconds",
+            "Time to read one prescription (decode, preprocess, OCR, extract).",
             &mut o,
         );
         o

@@ -94,6 +94,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "notify",
         include_str!("../migrations/sqlite/0010_notify.sql"),
     ),
+    (11, "ocr", include_str!("../migrations/sqlite/0011_ocr.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -145,6 +146,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "notify",
         include_str!("../migrations/postgres/0010_notify.sql"),
+    ),
+    (
+        11,
+        "ocr",
+        include_str!("../migrations/postgres/0011_ocr.sql"),
     ),
 ];
 

@@ -65,6 +65,11 @@ pub enum FeedItem {
     Stock,
     /// An order arrived or changed.
     Order,
+    /// An OCR job moved on.
+    Ocr {
+        /// Job id.
+        job: String,
+    },
 }
 
 impl FeedItem {
@@ -145,6 +150,8 @@ pub struct Inner {
     pub queue: Arc<crate::orders::web::QueueCache>,
     /// Wakes the patient-notification worker when a message is queued.
     pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the OCR workers when a job is queued.
+    pub ocr_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Inner {
@@ -231,7 +238,7 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/analytics" { "Analytics" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/ocr" { "Paper" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/analytics" { "Analytics" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
                 main { (body) }
             }
         }
@@ -343,6 +350,7 @@ async fn stream(
             FeedItem::Alarm { .. } => "alarm",
             FeedItem::Stock => "stock",
             FeedItem::Order => "order",
+            FeedItem::Ocr { .. } => "ocr",
         };
         let data = serde_json::to_string(&item).ok()?;
         Some(Ok(SseEvent::default().event(name).data(data)))
@@ -419,6 +427,15 @@ async fn metrics(State(s): State<AppState>) -> Result<Response, AppError> {
     .fetch_all(&s.0.db.pool)
     .await?;
     let mut text = s.0.metrics.render(&kiosks);
+    let (queued, running, failed, oldest) = crate::ocr::jobs::depth(&s.0.db, now_ms()).await?;
+    let _ = writeln!(
+        text,
+        "# HELP rxedge_hub_ocr_jobs OCR jobs not done, by state.\n# TYPE rxedge_hub_ocr_jobs gauge\n\
+         rxedge_hub_ocr_jobs{{state=\"queued\"}} {queued}\nrxedge_hub_ocr_jobs{{state=\"running\"}} {running}\n\
+         rxedge_hub_ocr_jobs{{state=\"failed\"}} {failed}\n\
+         # HELP rxedge_hub_ocr_oldest_queued_seconds Age of the oldest queued OCR job.\n# TYPE rxedge_hub_ocr_oldest_queued_seconds gauge\n\
+         rxedge_hub_ocr_oldest_queued_seconds {oldest}"
+    );
     text.push_str("# HELP rxedge_hub_alarms Cold-chain alarms not yet cleared, by state.\n# TYPE rxedge_hub_alarms gauge\n");
     for state in ["active", "acknowledged"] {
         let n = alarms.iter().find(|(s, _)| s == state).map_or(0, |a| a.1);
@@ -612,4 +629,5 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::analytics::router())
         .merge(crate::auth::web::router())
         .merge(crate::blobs::router(max_image_bytes))
+        .merge(crate::ocr::web::router(max_image_bytes))
 }

@@ -16,7 +16,7 @@ RXEDGE_APT_PACKAGES=(
   build-essential pkg-config
   mosquitto mosquitto-clients
   postgresql postgresql-client
-  libtesseract-dev libleptonica-dev libclang-dev clang
+  libtesseract-dev libleptonica-dev libclang-dev clang poppler-utils
   tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita
   curl ca-certificates procps
   prometheus

@@ -202,7 +202,7 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
                 ),
                 _ => None,
             };
-            made += sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO orders (id, reference, source_kiosk, source_event, kind, payload, patient, state, created_ms, updated_ms, patient_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
@@ -219,6 +219,12 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // A paper page is read by OCR: its job commits with its order.
+            if inserted == 1 && kind == "paper" {
+                crate::ocr::jobs::enqueue(&mut tx, Some(&id), &payload, "", "kiosk", now_ms)
+                    .await?;
+            }
+            made += inserted;
         }
         sqlx::query("UPDATE orders_sync SET last_commit_id = $1 WHERE id = 1")
             .bind(top)

@@ -429,11 +429,23 @@ async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, App
     ))
 }
 
-fn prescription(o: &super::Order) -> Markup {
+fn prescription(o: &super::Order, ocr: Option<&crate::ocr::jobs::Job>) -> Markup {
     if o.kind == "paper" {
         return html! {
             p { "Paper prescription photographed at the kiosk." }
-            img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+            @match ocr {
+                Some(job) if job.draft.is_some() => {
+                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job)) }
+                    p { a href={ "/ocr/jobs/" (job.id) } { "The OCR job" } }
+                }
+                Some(job) => {
+                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job)) }
+                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+                }
+                None => {
+                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+                }
+            }
         };
     }
     match payload::parse(&o.payload) {
@@ -533,6 +545,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let scans = super::handover::accepted(&s.0.db, &o.id).await?;
     let scan_log = super::handover::log(&s.0.db, &o.id).await?;
     let notes = crate::notify::for_order(&s.0.db, &o.id).await?;
+    let ocr = crate::ocr::jobs::for_order(&s.0.db, &o.id).await?;
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     // Each frequent step has a key (see `app.js`): pressing it submits the
@@ -562,7 +575,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             p { a href="/orders" { "Back to the queue" } " · "
                 small.keys { "Keys: s start review · l add a line · a approve · g give back · f start filling · m mark ready · p scan a pack · h hand over · q queue" } }
             @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
-            section { h2 { "Prescription" } (prescription(&o)) }
+            section { h2 { "Prescription" } (prescription(&o, ocr.as_ref())) }
             (patient_section(&o, &checks))
             (checks_section(&checks))
             (price)

@@ -1,0 +1,497 @@
+//! Page images in, an image the engine reads well out: decoding with size
+//! limits, EXIF orientation, greyscale, deskew and text-size normalisation.
+//! Each step is kept because it measurably helps (see `docs/ocr.md`).
+
+use image::{DynamicImage, GrayImage, ImageDecoder as _, ImageReader, Luma};
+use std::io::Cursor;
+use thiserror::Error;
+
+/// Why an image was refused.
+#[derive(Debug, Error, PartialEq)]
+pub enum ImageError {
+    /// Larger than the byte limit.
+    #[error("the file is {size} bytes; the limit is {max} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not an image format we read.
+    #[error("this is not a PNG or JPEG image")]
+    Format,
+    /// More pixels than allowed (a decompression bomb, or a huge scan).
+    #[error("the image is {w}×{h} pixels; the limit is {max} pixels on a side")]
+    Dimensions {
+        /// Width.
+        w: u32,
+        /// Height.
+        h: u32,
+        /// Largest side allowed.
+        max: u32,
+    },
+    /// The data is damaged.
+    #[error("the image could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// Limits on what is decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest file.
+    pub max_bytes: usize,
+    /// Largest side in pixels.
+    pub max_side: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 20 * 1024 * 1024,
+            max_side: 10_000,
+        }
+    }
+}
+
+/// Decodes PNG or JPEG within the limits and applies the EXIF orientation.
+/// The dimensions are checked from the header before any pixel is
+/// decoded, so a bomb costs nothing.
+pub fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, ImageError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(ImageError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    match reader.format() {
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+        _ => return Err(ImageError::Format),
+    }
+    let (w, h) = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?
+        .into_dimensions()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    if w > limits.max_side || h > limits.max_side || w == 0 || h == 0 {
+        return Err(ImageError::Dimensions {
+            w,
+            h,
+            max: limits.max_side,
+        });
+    }
+    let mut reader = reader;
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    // Four bytes a pixel at most, plus the decoder's own working space.
+    l.max_alloc = Some(u64::from(limits.max_side).pow(2) * 4 + (64 << 20));
+    reader.limits(l);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| ImageError::Corrupt(e.to_string()))?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Which steps run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Steps {
+    /// Straighten a page photographed at an angle (±10°).
+    pub deskew: bool,
+    /// Scale so that a text line is about this many pixels high (0: off).
+    pub line_height: u32,
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps {
+            deskew: true,
+            line_height: 40,
+        }
+    }
+}
+
+/// A page ready for the engine, and how to map its boxes back.
+pub struct Prepared {
+    /// The greyscale page.
+    pub image: GrayImage,
+    /// Multiply a box on `image` by this to get the original's pixels
+    /// (after orientation; deskew is small and ignored for boxes).
+    pub scale_back: f64,
+    /// The skew found, in degrees.
+    pub skew_degrees: f64,
+    /// The resolution to tell the engine.
+    pub ppi: u32,
+}
+
+/// Greyscale, deskew and scale.
+pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
+    let mut g = img.to_luma8();
+    let mut skew = 0.0;
+    if steps.deskew {
+        skew = estimate_skew(&g);
+        if skew.abs() >= 0.4 {
+            g = rotate(&g, -skew);
+        }
+    }
+    let mut scale = 1.0;
+    if steps.line_height > 0 {
+        if let Some(lh) = line_height(&g) {
+            let f = (f64::from(steps.line_height) / lh).clamp(0.5, 3.0);
+            // Within a fifth of the target, scaling costs more than it gives.
+            if !(0.8..=1.25).contains(&f) {
+                scale = f;
+                let (w, h) = g.dimensions();
+                let (nw, nh) = (
+                    ((f64::from(w) * f).round() as u32).max(1),
+                    ((f64::from(h) * f).round() as u32).max(1),
+                );
+                let filter = if f > 1.0 {
+                    image::imageops::FilterType::CatmullRom
+                } else {
+                    image::imageops::FilterType::Triangle
+                };
+                g = image::imageops::resize(&g, nw, nh, filter);
+            }
+        }
+    }
+    Prepared {
+        image: g,
+        scale_back: 1.0 / scale,
+        skew_degrees: skew,
+        ppi: 300,
+    }
+}
+
+/// A table cell cut out for a closer look.
+pub struct Cell {
+    /// The cell, ruling lines removed, on a white margin.
+    pub image: GrayImage,
+    /// The margin added on each side.
+    pub pad: u32,
+}
+
+/// Cuts `b` out of the page, binarises it, whitens ruling lines (rows or
+/// columns that are mostly ink) and adds a white margin, which the engine
+/// needs around a lone character. `None` for an empty cell.
+pub fn cell(g: &GrayImage, b: super::layout::BBox) -> Option<Cell> {
+    let (w, h) = g.dimensions();
+    let x = b.x.min(w.saturating_sub(1));
+    let y = b.y.min(h.saturating_sub(1));
+    let cw = b.w.min(w - x).max(1);
+    let ch = b.h.min(h - y).max(1);
+    let mut c = image::imageops::crop_imm(g, x, y, cw, ch).to_image();
+    // A photo's grey paper and a printer's grey rules: binarise the cell
+    // against its own histogram first. A cell without contrast is empty,
+    // and not worth an engine call.
+    let (lo, hi) = c
+        .pixels()
+        .fold((255u8, 0u8), |(lo, hi), p| (lo.min(p.0[0]), hi.max(p.0[0])));
+    if hi.saturating_sub(lo) < 60 {
+        return None;
+    }
+    let t = otsu(&c);
+    for p in c.pixels_mut() {
+        p.0[0] = if p.0[0] <= t { 0 } else { 255 };
+    }
+    for yy in 0..ch {
+        let ink = (0..cw).filter(|xx| c.get_pixel(*xx, yy).0[0] == 0).count();
+        if ink * 10 > cw as usize * 6 {
+            for xx in 0..cw {
+                c.put_pixel(xx, yy, Luma([255]));
+            }
+        }
+    }
+    for xx in 0..cw {
+        let ink = (0..ch).filter(|yy| c.get_pixel(xx, *yy).0[0] == 0).count();
+        if ink * 10 > ch as usize * 6 {
+            for yy in 0..ch {
+                c.put_pixel(xx, yy, Luma([255]));
+            }
+        }
+    }
+    // Nothing left once the rules are gone: an empty cell.
+    if c.pixels().all(|p| p.0[0] == 255) {
+        return None;
+    }
+    let pad = 12;
+    let mut out = GrayImage::from_pixel(cw + 2 * pad, ch + 2 * pad, Luma([255]));
+    image::imageops::replace(&mut out, &c, i64::from(pad), i64::from(pad));
+    Some(Cell { image: out, pad })
+}
+
+/// A small copy (longest side ≤ `max`) and Otsu's threshold for it.
+fn small(g: &GrayImage, max: u32) -> (GrayImage, f64) {
+    let (w, h) = g.dimensions();
+    let f = (f64::from(max) / f64::from(w.max(h))).min(1.0);
+    let s = if f < 1.0 {
+        image::imageops::resize(
+            g,
+            ((f64::from(w) * f) as u32).max(1),
+            ((f64::from(h) * f) as u32).max(1),
+            image::imageops::FilterType::Triangle,
+        )
+    } else {
+        g.clone()
+    };
+    (s, f)
+}
+
+fn otsu(g: &GrayImage) -> u8 {
+    let mut hist = [0u64; 256];
+    for p in g.pixels() {
+        hist[p.0[0] as usize] += 1;
+    }
+    let total: u64 = hist.iter().sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, c)| i as f64 * *c as f64)
+        .sum();
+    let (mut wb, mut sb, mut best, mut t) = (0.0, 0.0, 0.0, 128u8);
+    for (i, c) in hist.iter().enumerate() {
+        wb += *c as f64;
+        if wb == 0.0 {
+            continue;
+        }
+        let wf = total as f64 - wb;
+        if wf == 0.0 {
+            break;
+        }
+        sb += i as f64 * *c as f64;
+        let (mb, mf) = (sb / wb, (sum_all - sb) / wf);
+        let between = wb * wf * (mb - mf).powi(2);
+        if between > best {
+            best = between;
+            t = i as u8;
+        }
+    }
+    t
+}
+
+/// Ink pixels of a small copy, found against the local mean so a shadow
+/// across the page does not turn into ink.
+fn ink(s: &GrayImage) -> Vec<(f64, f64)> {
+    let (w, h) = s.dimensions();
+    let t = otsu(s);
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let v = s.get_pixel(x, y).0[0];
+            if v <= t && v < 200 {
+                out.push((f64::from(x), f64::from(y)));
+            }
+        }
+    }
+    out
+}
+
+/// The page's skew in degrees (positive: text rises to the right), by the
+/// angle at which the ink's row profile is sharpest.
+pub fn estimate_skew(g: &GrayImage) -> f64 {
+    let (s, _) = small(g, 900);
+    let pts = ink(&s);
+    if pts.len() < 200 {
+        return 0.0;
+    }
+    let h = f64::from(s.height());
+    let w = f64::from(s.width());
+    let score = |deg: f64| -> f64 {
+        let (sin, cos) = deg.to_radians().sin_cos();
+        let n = (h + w) as usize + 2;
+        let mut bins = vec![0u32; n];
+        for (x, y) in &pts {
+            let r = y * cos + x * sin + w;
+            if let Some(b) = bins.get_mut(r as usize) {
+                *b += 1;
+            }
+        }
+        bins.iter().map(|b| f64::from(*b).powi(2)).sum()
+    };
+    let mut best = (score(0.0), 0.0);
+    let mut deg = -10.0;
+    while deg <= 10.0 {
+        let sc = score(deg);
+        if sc > best.0 {
+            best = (sc, deg);
+        }
+        deg += 0.5;
+    }
+    let centre = best.1;
+    let mut d = centre - 0.5;
+    while d <= centre + 0.5 {
+        let sc = score(d);
+        if sc > best.0 {
+            best = (sc, d);
+        }
+        d += 0.1;
+    }
+    // The profile of rows y·cos + x·sin is sharpest when that line runs
+    // along the text, i.e. for text tilted by -deg.
+    -best.1
+}
+
+/// Rotates by `deg` about the centre (bilinear), filling with white.
+pub fn rotate(g: &GrayImage, deg: f64) -> GrayImage {
+    let (w, h) = g.dimensions();
+    let (sin, cos) = deg.to_radians().sin_cos();
+    let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
+    let mut out = GrayImage::from_pixel(w, h, Luma([255]));
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
+            // Inverse map: where this output pixel comes from.
+            let sx = cos * dx + sin * dy + cx;
+            let sy = -sin * dx + cos * dy + cy;
+            if sx < 0.0 || sy < 0.0 || sx >= f64::from(w - 1) || sy >= f64::from(h - 1) {
+                continue;
+            }
+            let (x0, y0) = (sx as u32, sy as u32);
+            let (fx, fy) = (sx - f64::from(x0), sy - f64::from(y0));
+            let p = |x: u32, y: u32| f64::from(g.get_pixel(x, y).0[0]);
+            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + p(x0 + 1, y0) * fx * (1.0 - fy)
+                + p(x0, y0 + 1) * (1.0 - fx) * fy
+                + p(x0 + 1, y0 + 1) * fx * fy;
+            out.put_pixel(x, y, Luma([v.round().clamp(0.0, 255.0) as u8]));
+        }
+    }
+    out
+}
+
+/// The median height of text lines in pixels, from the row profile of the
+/// ink: runs of rows with ink, separated by blank rows.
+pub fn line_height(g: &GrayImage) -> Option<f64> {
+    let (s, f) = small(g, 1600);
+    let (w, h) = s.dimensions();
+    let t = otsu(&s);
+    let mut rows = Vec::with_capacity(h as usize);
+    for y in 0..h {
+        let n = (0..w).filter(|x| s.get_pixel(*x, y).0[0] <= t).count();
+        rows.push(n);
+    }
+    // A row is text when it holds more ink than a ruled line's thickness
+    // would spread over a tenth of the width.
+    let min_ink = (w as usize / 200).max(2);
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (y, n) in rows.iter().enumerate() {
+        match (start, *n >= min_ink) {
+            (None, true) => start = Some(y),
+            (Some(s0), false) => {
+                runs.push(y - s0);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs.retain(|r| *r >= 3);
+    if runs.len() < 3 {
+        return None;
+    }
+    runs.sort_unstable();
+    Some(runs[runs.len() / 2] as f64 / f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_with_lines(w: u32, h: u32, line_h: u32, tilt: f64) -> GrayImage {
+        let mut g = GrayImage::from_pixel(w, h, Luma([250]));
+        let mut y = 40;
+        while y + line_h < h - 40 {
+            // Words: dark blocks with gaps.
+            let mut x = 40;
+            while x + 60 < w - 40 {
+                for dx in 0..50 {
+                    for dy in 0..line_h {
+                        let yy = (f64::from(y + dy) + f64::from(x + dx) * tilt) as u32;
+                        if yy < h {
+                            g.put_pixel(x + dx, yy, Luma([20]));
+                        }
+                    }
+                }
+                x += 70;
+            }
+            y += line_h * 2;
+        }
+        g
+    }
+
+    #[test]
+    fn refuses_bad_input_with_reasons() {
+        assert!(matches!(
+            decode(b"not an image", Limits::default()),
+            Err(ImageError::Format)
+        ));
+        let big = vec![0u8; 11];
+        assert!(matches!(
+            decode(
+                &big,
+                Limits {
+                    max_bytes: 10,
+                    max_side: 100
+                }
+            ),
+            Err(ImageError::TooLarge { size: 11, max: 10 })
+        ));
+        // Too many pixels is refused from the header, before decoding.
+        let img = GrayImage::from_pixel(20, 10, Luma([0]));
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, image::ImageFormat::Png)
+            .expect("png");
+        let ok = decode(
+            buf.get_ref(),
+            Limits {
+                max_bytes: 1 << 20,
+                max_side: 15,
+            },
+        );
+        assert!(matches!(
+            ok,
+            Err(ImageError::Dimensions {
+                w: 20,
+                h: 10,
+                max: 15
+            })
+        ));
+        let ok = decode(buf.get_ref(), Limits::default()).expect("decodes");
+        assert_eq!((ok.width(), ok.height()), (20, 10));
+        let mut cut = buf.into_inner();
+        cut.truncate(cut.len() - 12);
+        assert!(matches!(
+            decode(&cut, Limits::default()),
+            Err(ImageError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn finds_line_height_and_skew() {
+        let g = page_with_lines(1200, 1600, 16, 0.0);
+        let lh = line_height(&g).expect("lines");
+        assert!((lh - 16.0).abs() <= 2.0, "{lh}");
+        let tilted = page_with_lines(1200, 1600, 12, (4.0f64).to_radians().tan());
+        let skew = estimate_skew(&tilted);
+        assert!(
+            (skew - 4.0).abs() < 0.6 || (skew + 4.0).abs() < 0.6,
+            "{skew}"
+        );
+        let straight = rotate(&tilted, -skew);
+        assert!(
+            estimate_skew(&straight).abs() < 0.6,
+            "{}",
+            estimate_skew(&straight)
+        );
+        assert!(estimate_skew(&g).abs() < 0.3);
+    }
+}

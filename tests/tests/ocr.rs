@@ -1,0 +1,309 @@
+//! OCR end to end: a kiosk's paper scan becomes a draft on the hub, the
+//! queue survives a kill -9, and bad files fail with their reason while the
+//! queue goes on. Real Tesseract, real brokers, real databases.
+
+use anyhow::{anyhow, Result};
+use rxedge_tests::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+async fn show(kiosk: &Kiosk, body: Value) -> Result<()> {
+    reqwest::Client::new()
+        .post(format!("{}/api/sim/show", kiosk.url()))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+/// Posts a file to the desk upload API: `(status, body)`.
+async fn upload(hub: &Hub, name: &str, bytes: Vec<u8>) -> Result<(reqwest::StatusCode, Value)> {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/ocr/jobs?filename={name}", hub.url()))
+        .body(bytes)
+        .send()
+        .await?;
+    let st = r.status();
+    let text = r.text().await?;
+    Ok((
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+async fn job(hub: &Hub, id: &str) -> Result<Value> {
+    get_json(format!("{}/api/ocr/jobs/{id}", hub.url())).await
+}
+
+/// Waits until a job is done or failed, and returns it.
+async fn settled(hub: &Hub, id: &str) -> Result<Value> {
+    wait_for(&format!("OCR job {id} settled"), WAIT, || async {
+        let j = job(hub, id).await?;
+        Ok(matches!(j["state"].as_str(), Some("done" | "failed")).then_some(j))
+    })
+    .await
+}
+
+/// (name, strength, dose) of each item.
+fn items(draft: &Value) -> Vec<(String, String, String)> {
+    draft["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    let s = |k: &str| i[k].as_str().unwrap_or("").to_string();
+                    (s("name"), s("strength"), s("dose"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_paper_scan_becomes_a_draft_on_the_hub() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan page");
+    };
+    let t = tempdir("ocr-kiosk")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    reqwest::Client::new()
+        .post(format!("{}/api/paper/start", kiosk.url()))
+        .send()
+        .await?
+        .error_for_status()?;
+    let started = std::time::Instant::now();
+    show(
+        &kiosk,
+        serde_json::json!({ "path": fx.join("chmed/emediplan_print_example1.png"), "hold_ms": 4000, "as_photo": true }),
+    )
+    .await?;
+    // The paper order appears with its OCR job, and the job finishes.
+    let order = wait_for("paper order", WAIT, || async {
+        let v = get_json(format!("{}/api/orders", hub.url())).await?;
+        Ok(v.as_array()
+            .and_then(|a| a.iter().find(|o| o["kind"] == "paper").cloned()))
+    })
+    .await?;
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("order id"))?
+        .to_string();
+    let job_id = wait_for("OCR job of the order", WAIT, || async {
+        let v = get_json(format!("{}/api/ocr/jobs", hub.url())).await?;
+        Ok(v["jobs"].as_array().and_then(|a| {
+            a.iter()
+                .find(|j| j["order_id"] == id.as_str())
+                .and_then(|j| j["id"].as_str().map(str::to_string))
+        }))
+    })
+    .await?;
+    let j = settled(&hub, &job_id).await?;
+    assert_eq!(j["state"], "done", "{j}");
+    let took = started.elapsed();
+    let d = &j["draft"];
+    let got = items(d);
+    // Keep the page as the hub got it, to look at when this fails.
+    let page = reqwest::get(format!("{}/ocr/jobs/{job_id}/image", hub.url()))
+        .await?
+        .bytes()
+        .await?;
+    let _ = std::fs::create_dir_all("../target/ocr");
+    let _ = std::fs::write("../target/ocr/kiosk-page.jpg", &page);
+    // Every medication on the page, with its strength and the dose read
+    // from the Morgen/Mittag/Abend/Nacht columns.
+    for want in [
+        ("ANTIBIOTIKUM", "800/160 mg", "1-0-1-0"),
+        ("CO-ANTIHYP", "160/12.5 mg", "1-0-0-0"),
+        ("CHOLES", "20 mg", "0.5-0-1-0"),
+    ] {
+        assert!(
+            got.iter()
+                .any(|(n, s, dose)| n == want.0 && s == want.1 && dose == want.2),
+            "{want:?} not in {got:?}"
+        );
+    }
+    assert_eq!(d["patient"]["birth_date"]["value"], "1943-11-01", "{d}");
+    assert_eq!(d["prescriber"]["name"]["value"], "Dr. med. F. Weise", "{d}");
+    // Every field carries a confidence and a box on the image.
+    let f = &d["items"][0]["fields"]["strength"];
+    assert!(
+        f["confidence"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0 && c <= 1.0),
+        "{f}"
+    );
+    assert!(f["bbox"]["w"].as_u64().is_some_and(|w| w > 0), "{f}");
+    // The review page shows the draft over the image.
+    let page = get_text(format!("{}/orders/{id}", hub.url())).await?;
+    assert!(
+        page.contains("ANTIBIOTIKUM") && page.contains("ocr-box"),
+        "review page lacks the draft"
+    );
+    // And search finds it by drug and prescriber.
+    let hits = get_json(format!(
+        "{}/api/ocr/search?q=choles+weise&days=31",
+        hub.url()
+    ))
+    .await?;
+    assert_eq!(hits["jobs"].as_array().map(Vec::len), Some(1), "{hits}");
+    let none = get_json(format!("{}/api/ocr/search?q=metformin", hub.url())).await?;
+    assert_eq!(none["jobs"].as_array().map(Vec::len), Some(0), "{none}");
+    eprintln!("kiosk scan to OCR draft: {:.1} s", took.as_secs_f64());
+    Ok(())
+}
+
+fn page_bytes(fx: &std::path::Path, n: u32) -> Result<Vec<u8>> {
+    Ok(std::fs::read(
+        fx.join(format!("chmed/emediplan_print_example{n}.png")),
+    )?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_mid_queue_loses_no_job() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan page");
+    };
+    let t = tempdir("ocr-restart")?;
+    let mut hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        // Each upload a different file (a byte appended after PNG's end
+        // changes the hash, not the picture).
+        let mut b = page_bytes(&fx, 1 + i % 2)?;
+        b.push(i as u8);
+        let (st, v) = upload(&hub, &format!("page{i}.png"), b).await?;
+        assert_eq!(st, 201, "{v}");
+        ids.push(v["id"].as_str().ok_or_else(|| anyhow!("id"))?.to_string());
+    }
+    // Kill the hub while a job is being read.
+    wait_for("a job running", WAIT, || async {
+        let j = job(&hub, &ids[0]).await?;
+        Ok((j["state"] == "running").then_some(()))
+    })
+    .await?;
+    hub.kill9();
+    hub.spawn().await?;
+    let mut done = 0;
+    for id in &ids {
+        let j = settled(&hub, id).await?;
+        assert_eq!(j["state"], "done", "{j}");
+        assert!(items(&j["draft"]).len() >= 3, "{j}");
+        done += 1;
+    }
+    assert_eq!(done, 4);
+    // The job cut off by the kill was read again, not lost or doubled.
+    let first = job(&hub, &ids[0]).await?;
+    assert!(
+        first["attempts"].as_i64().is_some_and(|a| a >= 1),
+        "{first}"
+    );
+    Ok(())
+}
+
+/// A PDF whose only content stream inflates to `mb` megabytes of zeros.
+fn pdf_bomb(mb: usize) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..mb {
+        z.write_all(&chunk)?;
+    }
+    let stream = z.finish()?;
+    let mut pdf = Vec::new();
+    let mut offsets = Vec::new();
+    pdf.extend_from_slice(b"%PDF-1.4\n");
+    let mut obj = |pdf: &mut Vec<u8>, body: &[u8]| {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(body);
+    };
+    obj(
+        &mut pdf,
+        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n",
+    );
+    obj(
+        &mut pdf,
+        b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n",
+    );
+    obj(
+        &mut pdf,
+        b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >> endobj\n",
+    );
+    let mut s4 = format!(
+        "4 0 obj << /Length {} /Filter /FlateDecode >> stream\n",
+        stream.len()
+    )
+    .into_bytes();
+    s4.extend_from_slice(&stream);
+    s4.extend_from_slice(b"\nendstream endobj\n");
+    obj(&mut pdf, &s4);
+    let xref = pdf.len();
+    pdf.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+    for o in &offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer << /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    Ok(pdf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_fail_with_a_reason_and_the_queue_goes_on() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan page");
+    };
+    let t = tempdir("ocr-bad")?;
+    let hub = Hub::start_with(
+        &t.path().join("hub"),
+        BrokerChoice::Embedded,
+        None,
+        "[ingest]\nmax_image_bytes = 4000000\n[ocr]\npdf_timeout_secs = 3\n",
+    )
+    .await?;
+    // Refused at the door, with the reason.
+    let (st, v) = upload(&hub, "huge.png", vec![0x89; 4_000_001]).await?;
+    assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("limit is 4000000 bytes"), "{v}");
+    let (st, v) = upload(&hub, "notes.txt", b"Metformin 500 mg".to_vec()).await?;
+    assert_eq!(st, 400, "{v}");
+    assert!(v.to_string().contains("not a PNG, JPEG or PDF"), "{v}");
+    // Accepted, then failed with its reason: a PNG cut short, and a PDF bomb.
+    let good = page_bytes(&fx, 1)?;
+    let cut = good[..good.len() / 3].to_vec();
+    let (_, v) = upload(&hub, "cut.png", cut).await?;
+    let cut_id = v["id"].as_str().ok_or_else(|| anyhow!("{v}"))?.to_string();
+    let (_, v) = upload(&hub, "bomb.pdf", pdf_bomb(3000)?).await?;
+    let bomb_id = v["id"].as_str().ok_or_else(|| anyhow!("{v}"))?.to_string();
+    let (_, v) = upload(&hub, "good.png", good).await?;
+    let good_id = v["id"].as_str().ok_or_else(|| anyhow!("{v}"))?.to_string();
+    let j = settled(&hub, &cut_id).await?;
+    assert_eq!(j["state"], "failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("could not be read")),
+        "{j}"
+    );
+    assert_eq!(j["attempts"], 1, "a broken file is not retried: {j}");
+    let j = settled(&hub, &bomb_id).await?;
+    assert_eq!(j["state"], "failed", "{j}");
+    assert!(
+        j["error"].as_str().is_some_and(|e| e.contains("PDF")),
+        "{j}"
+    );
+    // The queue went on.
+    let j = settled(&hub, &good_id).await?;
+    assert_eq!(j["state"], "done", "{j}");
+    assert!(items(&j["draft"]).len() >= 3, "{j}");
+    // The failures show on the screen with their reasons.
+    let page = get_text(format!("{}/ocr", hub.url())).await?;
+    assert!(
+        page.contains("could not be read") && page.contains("2 failed"),
+        "{page}"
+    );
+    Ok(())
+}
