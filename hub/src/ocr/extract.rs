@@ -111,9 +111,9 @@ static DASH_SIG: LazyLock<Regex> = LazyLock::new(|| {
 });
 static QTY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?ix)
-        (?:\bOP\b|menge|packungen?|qt[ée]|quantit[àa]|qty|quantity|conf\.?|confezioni?|boîtes?|emballages?|packs?)
+        (?:\bOP\b|menge|packungen?|qt[ée]|quantit[àaée]|qty|quantity|conf\.?|confezioni?|boîtes?|emballages?|packs?)
         \s*[:.]?\s*(?P<n>\d{1,3})\b
-        |\b(?P<n2>\d{1,3})\s*(?:x\s*)?(?:OP|packungen?|packs?|boîtes?|confezioni)\b")
+        |\b(?P<n2>\d{1,3})\s*(?:x\s*)?(?:OP|packungen?|packs?|boîtes?|boite|confezioni|confezione|conf|schachteln?|emb|pkg|pck)\b")
 });
 static REPEATS: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -207,6 +207,18 @@ const FORMS: &[&str] = &[
     "lutschtabl",
     "mite",
     "forte",
+    "bustine",
+    "penna",
+    "preriempita",
+    "fertigpen",
+    "stylo",
+    "prérempli",
+    "riv",
+    "pell",
+    "comprimes",
+    "dosieraerosol",
+    "hübe",
+    "aerosol",
 ];
 
 fn is_form(w: &str) -> bool {
@@ -245,7 +257,15 @@ fn is_noise(w: &str) -> bool {
 /// Finds a strength in a text: `(start, end, normalised)`, e.g. `500 mg`,
 /// `800/160 mg`, `10 mg/2 ml`.
 pub fn find_strength(text: &str) -> Option<(usize, usize, String)> {
-    let c = STRENGTH.captures(text)?;
+    // "Pen 3 ml 6 mg/ml": the pack's volume comes first, the strength after.
+    let all: Vec<regex::Captures> = STRENGTH.captures_iter(text).collect();
+    let c = all
+        .iter()
+        .find(|c| {
+            let unit = c.name("unit").map_or("", |u| u.as_str()).to_lowercase();
+            unit != "ml" || c.name("per").is_some() || c.name("per2").is_some()
+        })
+        .or(all.first())?;
     let all = c.get(0)?;
     let num = c.name("num")?.as_str();
     let unit = c.name("unit")?.as_str().to_lowercase();
@@ -317,7 +337,8 @@ fn amount(p: &str) -> Option<f64> {
 fn cell_amount(t: &str) -> Option<f64> {
     let t = t.trim_matches(|c: char| c == '|' || c == '\'' || c == '‘' || c == '.');
     match t {
-        "%" | "Y2" | "1⁄2" => Some(0.5),
+        // The ½ glyph as Tesseract's models read it.
+        "%" | "Y2" | "y2" | "1⁄2" | "Vo" | "Va" | "V2" | "Ya" => Some(0.5),
         t => amount(t),
     }
 }
@@ -364,7 +385,9 @@ const NIGHT: &[&str] = &[
 /// dash form (`1-0-1-0`, `½-0-½`), and "n times a day m units" in German,
 /// French, Italian and English, with the time-of-day words.
 pub fn parse_sig(sig: &str) -> Option<[f64; 4]> {
-    let s = sig.to_lowercase();
+    // Tesseract reads the ½ glyph as "%": in a dosage, a percentage
+    // cannot stand, so it is the half it was printed as.
+    let s = sig.to_lowercase().replace('%', "½");
     if let Some(c) = DASH_SIG.captures(&s) {
         let parts: Vec<f64> = c
             .name("s")?
@@ -836,6 +859,124 @@ fn find_notes(layout: &Layout) -> Option<Field> {
     (!text.is_empty()).then(|| field_of(&ws, text))
 }
 
+/// A prescription table's other columns (hospital forms): where the
+/// strength, the dosage text and the quantity stand, as x ranges, and where
+/// the name column ends.
+#[derive(Debug, Clone, Copy)]
+struct TableCols {
+    name_right: f64,
+    strength: Option<(f64, f64)>,
+    sig: Option<(f64, f64)>,
+    qty: Option<(f64, f64)>,
+    bottom: f64,
+}
+
+fn table_columns(layout: &Layout) -> Option<TableCols> {
+    // Italian "dosaggio" and French "dosage" are the strength; the dosage
+    // text is "Dosierung", "posologie", "posologia", "dose".
+    const NAME: &[&str] = &[
+        "medikament",
+        "medikamente",
+        "arzneimittel",
+        "präparat",
+        "médicament",
+        "medicament",
+        "farmaco",
+        "medicamento",
+        "medication",
+        "drug",
+    ];
+    const STRENGTH: &[&str] = &["stärke", "starke", "dosaggio", "dosage", "strength"];
+    const SIG: &[&str] = &["dosierung", "posologie", "posologia", "dose", "anwendung"];
+    const QTY: &[&str] = &[
+        "menge",
+        "quantité",
+        "quantite",
+        "quantità",
+        "quantita",
+        "qty",
+        "quantity",
+        "anzahl",
+        "packungen",
+    ];
+    let fits = |w: &str, keys: &[&str]| {
+        let k = norm_kw(w);
+        k.chars().count() >= 3
+            && keys
+                .iter()
+                .any(|h| strsim::normalized_levenshtein(&k, h) >= 0.8)
+    };
+    for line in &layout.lines {
+        let words: Vec<&Word> = line.iter().flat_map(|s| s.words.iter()).collect();
+        let Some(name) = words.iter().find(|w| fits(&w.text, NAME)) else {
+            continue;
+        };
+        let heads: Vec<(usize, &Word)> = words
+            .iter()
+            .filter_map(|w| {
+                [STRENGTH, SIG, QTY]
+                    .iter()
+                    .position(|keys| fits(&w.text, keys))
+                    .map(|k| (k, *w))
+            })
+            .collect();
+        if heads.len() < 2 {
+            continue;
+        }
+        let mut xs: Vec<(usize, f64)> = heads
+            .iter()
+            .map(|(k, w)| (*k, f64::from(w.bbox.x)))
+            .collect();
+        xs.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let margin = layout.unit * 0.6;
+        let range = |k: usize| -> Option<(f64, f64)> {
+            let i = xs.iter().position(|(kk, _)| *kk == k)?;
+            let left = xs[i].1 - margin;
+            let right = xs.get(i + 1).map_or(f64::MAX, |n| n.1 - margin);
+            Some((left, right))
+        };
+        let bottom = words
+            .iter()
+            .map(|w| f64::from(w.bbox.y + w.bbox.h))
+            .fold(0.0, f64::max);
+        return Some(TableCols {
+            name_right: xs
+                .first()
+                .map_or(f64::MAX, |x| x.1 - margin)
+                .max(f64::from(name.bbox.x + name.bbox.w)),
+            strength: range(0),
+            sig: range(1),
+            qty: range(2),
+            bottom,
+        });
+    }
+    None
+}
+
+/// The words of a column within a row band, in reading order.
+fn column_words(
+    layout: &Layout,
+    (left, right): (f64, f64),
+    (top, bottom): (f64, f64),
+) -> Vec<Word> {
+    let mut ws: Vec<Word> = layout
+        .words_in(top, bottom, left, right)
+        .into_iter()
+        .cloned()
+        .collect();
+    let unit = layout.unit;
+    ws.sort_by(|a, b| {
+        let (ay, by) = (
+            f64::from(a.bbox.y) / (unit * 0.8),
+            f64::from(b.bbox.y) / (unit * 0.8),
+        );
+        (ay.round())
+            .total_cmp(&by.round())
+            .then(a.bbox.x.cmp(&b.bbox.x))
+    });
+    ws
+}
+
 /// The dose columns of an eMediplan-like table: x centres of morning,
 /// noon, evening and night, and the header's bottom.
 fn dose_columns(layout: &Layout) -> Option<([f64; 4], f64)> {
@@ -893,7 +1034,12 @@ fn table_dose(
     let mut seen = 0;
     for (i, x) in cols.iter().enumerate() {
         let ws = layout.words_in(top, bottom, x - spacing * 0.45, x + spacing * 0.45);
-        if let Some((w, a)) = ws.iter().find_map(|w| cell_amount(&w.text).map(|a| (w, a))) {
+        // The closer, cell-by-cell read is usually the surer one.
+        if let Some((w, a)) = ws
+            .iter()
+            .filter_map(|w| cell_amount(&w.text).map(|a| (w, a)))
+            .max_by(|a, b| a.0.conf.total_cmp(&b.0.conf))
+        {
             d[i] = a;
             used.push((*w).clone());
             seen += 1;
@@ -1041,20 +1187,44 @@ pub fn dose_cells(words: &[Word], vocab: &dyn Lookup) -> Vec<BBox> {
     out
 }
 
-/// Each item's row band `[top, bottom)`: from just above its head to just
-/// above the next head, at most six lines.
+/// Each item's row band `[top, bottom)`. A table row's cells are centred
+/// on the row: a name cell of three lines and a dose of one share a centre,
+/// as do a one-line name and a sig wrapped over three lines. So each item
+/// gets the words nearest its own cell's centre: halfway to its
+/// neighbours' centres, and no more than four lines either way.
 fn item_bands(layout: &Layout, heads: &[Found]) -> Vec<(f64, f64)> {
-    heads
+    let centres: Vec<f64> = heads
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let y = layout.seg(f.at).map_or(0.0, |s| f64::from(s.bbox.y));
-            let top = y - layout.unit * 0.6;
-            let next_top = heads
-                .get(i + 1)
-                .and_then(|g| layout.seg(g.at))
-                .map_or(f64::MAX, |s| f64::from(s.bbox.y) - layout.unit * 0.6);
-            (top, next_top.min(y + layout.unit * 6.0))
+            let cell = &layout.cells[f.cell];
+            let next_pos = heads
+                .iter()
+                .skip(i + 1)
+                .filter(|g| g.cell == f.cell)
+                .map(|g| g.pos)
+                .min()
+                .unwrap_or(cell.len());
+            let segs: Vec<&Segment> = cell[f.pos..next_pos]
+                .iter()
+                .filter_map(|at| layout.seg(*at))
+                .collect();
+            let top = segs.iter().map(|s| s.bbox.y).min().unwrap_or(0);
+            let bottom = segs.iter().map(|s| s.bbox.y + s.bbox.h).max().unwrap_or(0);
+            (f64::from(top) + f64::from(bottom)) / 2.0
+        })
+        .collect();
+    let reach = layout.unit * 4.0;
+    (0..heads.len())
+        .map(|i| {
+            let c = centres[i];
+            let top = if i > 0 {
+                (centres[i - 1] + c) / 2.0
+            } else {
+                f64::MIN
+            };
+            let bottom = centres.get(i + 1).map_or(f64::MAX, |n| (c + n) / 2.0);
+            (top.max(c - reach), bottom.min(c + reach))
         })
         .collect()
 }
@@ -1099,6 +1269,15 @@ struct Found {
 }
 
 fn item_heads(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>) -> Vec<Found> {
+    let table = table_columns(layout);
+    // In a table, items start in the name column: a reason for treatment
+    // further right is not a drug even when it sounds like one.
+    let name_right = match (cols, table) {
+        (Some((c, _)), _) => c[0] - ((c[3] - c[0]) / 3.0).abs() * 0.5,
+        (None, Some(t)) => t.name_right,
+        (None, None) => f64::MAX,
+    };
+    let header_bottom = cols.map(|c| c.1).or(table.map(|t| t.bottom));
     let mut found: Vec<Found> = Vec::new();
     for (ci, cell) in layout.cells.iter().enumerate() {
         let mut pos = 0;
@@ -1110,8 +1289,8 @@ fn item_heads(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>
             // In a dose table, items are rows of the table: nothing above
             // its header (a logo's noise, the address block) is one.
             let below_header =
-                cols.is_none_or(|(_, b)| f64::from(seg.bbox.y) + 1.0 >= b - layout.unit);
-            if !below_header {
+                header_bottom.is_none_or(|b| f64::from(seg.bbox.y) + 1.0 >= b - layout.unit);
+            if !below_header || f64::from(seg.bbox.x) >= name_right {
                 pos += 1;
                 continue;
             }
@@ -1176,6 +1355,7 @@ fn item_heads(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>
 fn find_items(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>) -> Vec<Item> {
     let found = item_heads(layout, vocab, cols);
     let bands = item_bands(layout, &found);
+    let table = table_columns(layout);
     let mut items = Vec::new();
     for (i, f) in found.iter().enumerate() {
         if layout.seg(f.at).is_none() {
@@ -1189,10 +1369,26 @@ fn find_items(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>
             .map(|g| g.pos)
             .min()
             .unwrap_or(cell.len());
-        let detail: Vec<&Segment> = cell[f.pos + 1..next_head_pos]
+        let mut detail: Vec<&Segment> = cell[f.pos + 1..next_head_pos]
             .iter()
             .filter_map(|at| layout.seg(*at))
             .collect();
+        // Outside a table the signa and quantity follow the head on the next
+        // lines, indented or not; a photo's perspective moves their left
+        // edge, so they need not share the head's cell.
+        if cols.is_none() && table.is_none() {
+            let head = layout.seg(f.at).map_or(BBox::default(), |s| s.bbox);
+            let next_line = found.get(i + 1).map_or(usize::MAX, |g| g.at.0);
+            for li in (f.at.0 + 1)..layout.lines.len().min(next_line).min(f.at.0 + 5) {
+                for sgm in &layout.lines[li] {
+                    let near = f64::from(sgm.bbox.x) + layout.unit * 2.0 >= f64::from(head.x)
+                        && f64::from(sgm.bbox.y) < f64::from(head.y) + layout.unit * 7.0;
+                    if near && !detail.iter().any(|d| std::ptr::eq(*d, sgm)) {
+                        detail.push(sgm);
+                    }
+                }
+            }
+        }
         // Segments to the right on the head's line (table columns).
         let right: Vec<&Segment> = layout.lines[f.at.0].iter().skip(f.at.1 + 1).collect();
         let mut strength = f.head.strength.clone();
@@ -1226,6 +1422,41 @@ fn find_items(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>
                     .or_else(|| REPEATS_BEFORE.captures(&t))
                     .and_then(|c| c.name("n"))
                     .and_then(|n| n.as_str().parse().ok());
+            }
+        }
+        if let Some(t) = &table {
+            let band = bands[i];
+            if strength.is_none() {
+                if let Some(r) = t.strength {
+                    let ws = column_words(layout, r, band);
+                    let txt = super::layout::join(&ws);
+                    if let Some((a, b, st)) = find_strength(&txt) {
+                        strength = Some((st, text_words(&ws, a, b)));
+                    }
+                }
+            }
+            if let Some(r) = t.sig {
+                let ws = column_words(layout, r, band);
+                let txt = super::layout::join(&ws);
+                if !ws.is_empty() && parse_sig(&txt).is_some() {
+                    sig = Some((txt, ws));
+                }
+            }
+            if quantity.is_none() {
+                if let Some(r) = t.qty {
+                    let ws = column_words(layout, r, band);
+                    let num = |w: &Word| {
+                        w.text
+                            .trim_matches(|c: char| !c.is_ascii_digit())
+                            .parse::<u32>()
+                            .ok()
+                    };
+                    if let Some((w, q)) = ws.iter().find_map(|w| num(w).map(|q| (w, q))) {
+                        if (1..=99).contains(&q) {
+                            quantity = Some((q, vec![w.clone()]));
+                        }
+                    }
+                }
             }
         }
         // A bare number in the last column of a table row is the quantity.

@@ -223,6 +223,8 @@ impl Pipeline {
             .into_iter()
             .map(|mut w| {
                 w.bbox = w.bbox.scaled(prep.scale_back);
+                w.bbox.x += prep.offset.0;
+                w.bbox.y += prep.offset.1;
                 w
             })
             .collect();

@@ -105,6 +105,10 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, ImageError> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Steps {
+    /// Cut a photographed page out of the desk around it. Off by default:
+    /// a shadow across the page can split the paper region, and on the tune
+    /// split it did not pay (docs/ocr.md).
+    pub crop_page: bool,
     /// Straighten a page photographed at an angle (±10°).
     pub deskew: bool,
     /// Scale so that a text line is about this many pixels high (0: off).
@@ -114,6 +118,7 @@ pub struct Steps {
 impl Default for Steps {
     fn default() -> Self {
         Steps {
+            crop_page: false,
             deskew: true,
             line_height: 40,
         }
@@ -124,9 +129,12 @@ impl Default for Steps {
 pub struct Prepared {
     /// The greyscale page.
     pub image: GrayImage,
-    /// Multiply a box on `image` by this to get the original's pixels
-    /// (after orientation; deskew is small and ignored for boxes).
+    /// Multiply a box on `image` by this, then add `offset`, to get the
+    /// original's pixels (after orientation; deskew is small and ignored
+    /// for boxes).
     pub scale_back: f64,
+    /// Where the cropped page starts in the original.
+    pub offset: (u32, u32),
     /// The skew found, in degrees.
     pub skew_degrees: f64,
     /// The resolution to tell the engine.
@@ -136,6 +144,13 @@ pub struct Prepared {
 /// Greyscale, deskew and scale.
 pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
     let mut g = img.to_luma8();
+    let mut offset = (0, 0);
+    if steps.crop_page {
+        if let Some((x, y, w, h)) = page_region(&g) {
+            g = image::imageops::crop_imm(&g, x, y, w, h).to_image();
+            offset = (x, y);
+        }
+    }
     let mut skew = 0.0;
     if steps.deskew {
         skew = estimate_skew(&g);
@@ -147,8 +162,10 @@ pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
     if steps.line_height > 0 {
         if let Some(lh) = line_height(&g) {
             let f = (f64::from(steps.line_height) / lh).clamp(0.5, 3.0);
-            // Within a fifth of the target, scaling costs more than it gives.
-            if !(0.8..=1.25).contains(&f) {
+            // Text down to 60 % of the target reads as well unscaled, and
+            // scaling costs time (measured on the tune split); smaller
+            // text (a 100 dpi print-out) needs it.
+            if !(0.5..=1.7).contains(&f) {
                 scale = f;
                 let (w, h) = g.dimensions();
                 let (nw, nh) = (
@@ -167,6 +184,7 @@ pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
     Prepared {
         image: g,
         scale_back: 1.0 / scale,
+        offset,
         skew_degrees: skew,
         ppi: 300,
     }
@@ -229,6 +247,73 @@ pub fn cell(g: &GrayImage, b: super::layout::BBox) -> Option<Cell> {
     Some(Cell { image: out, pad })
 }
 
+/// The page in a photo: the largest bright region, when it leaves out a
+/// real part of the picture (a desk around it). `None` when the page fills
+/// the picture (a scan) or nothing stands out.
+pub fn page_region(g: &GrayImage) -> Option<(u32, u32, u32, u32)> {
+    let (s, f) = small(g, 400);
+    let (w, h) = s.dimensions();
+    let t = otsu(&s);
+    let bright: Vec<bool> = s.pixels().map(|p| p.0[0] > t).collect();
+    let mut seen = vec![false; bright.len()];
+    let mut best: Option<(usize, (u32, u32, u32, u32))> = None;
+    let mut stack = Vec::new();
+    for start in 0..bright.len() {
+        if !bright[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut n, mut x0, mut y0, mut x1, mut y1) = (0usize, w, h, 0u32, 0u32);
+        while let Some(i) = stack.pop() {
+            n += 1;
+            let (x, y) = ((i as u32) % w, (i as u32) / w);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+            let mut visit = |j: usize| {
+                if bright[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < w {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - w as usize);
+            }
+            if y + 1 < h {
+                visit(i + w as usize);
+            }
+        }
+        if best.is_none_or(|(m, _)| n > m) {
+            best = Some((n, (x0, y0, x1, y1)));
+        }
+    }
+    let (n, (x0, y0, x1, y1)) = best?;
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let area = f64::from(w) * f64::from(h);
+    let boxed = f64::from(bw) * f64::from(bh);
+    // Most of the box must be paper, the box a fair part of the picture,
+    // and the crop worth making.
+    if (n as f64) < boxed * 0.5 || boxed < area * 0.2 || boxed > area * 0.9 {
+        return None;
+    }
+    let m = 2; // small pixels of margin
+    let back = |v: u32| (f64::from(v) / f).round() as u32;
+    let (gw, gh) = g.dimensions();
+    let x = back(x0.saturating_sub(m)).min(gw - 1);
+    let y = back(y0.saturating_sub(m)).min(gh - 1);
+    let r = back((x1 + m + 1).min(w)).min(gw);
+    let b = back((y1 + m + 1).min(h)).min(gh);
+    Some((x, y, r.saturating_sub(x).max(1), b.saturating_sub(y).max(1)))
+}
+
 /// A small copy (longest side ≤ `max`) and Otsu's threshold for it.
 fn small(g: &GrayImage, max: u32) -> (GrayImage, f64) {
     let (w, h) = g.dimensions();
@@ -279,16 +364,34 @@ fn otsu(g: &GrayImage) -> u8 {
 }
 
 /// Ink pixels of a small copy, found against the local mean so a shadow
-/// across the page does not turn into ink.
+/// across the page, or the desk around it, does not count as ink: a pixel
+/// is ink when it is clearly darker than its 15×15 neighbourhood.
 fn ink(s: &GrayImage) -> Vec<(f64, f64)> {
     let (w, h) = s.dimensions();
-    let t = otsu(s);
+    let (wu, hu) = (w as usize, h as usize);
+    // Integral image, one row and column of zeros in front.
+    let mut sum = vec![0u64; (wu + 1) * (hu + 1)];
+    for y in 0..hu {
+        let mut row = 0u64;
+        for x in 0..wu {
+            row += u64::from(s.get_pixel(x as u32, y as u32).0[0]);
+            sum[(y + 1) * (wu + 1) + x + 1] = sum[y * (wu + 1) + x + 1] + row;
+        }
+    }
+    let r = 7usize;
     let mut out = Vec::new();
-    for y in 0..h {
-        for x in 0..w {
-            let v = s.get_pixel(x, y).0[0];
-            if v <= t && v < 200 {
-                out.push((f64::from(x), f64::from(y)));
+    for y in 0..hu {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(hu));
+        for x in 0..wu {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(wu));
+            let total = sum[y1 * (wu + 1) + x1] + sum[y0 * (wu + 1) + x0]
+                - sum[y0 * (wu + 1) + x1]
+                - sum[y1 * (wu + 1) + x0];
+            let n = ((y1 - y0) * (x1 - x0)) as u64;
+            let mean = total / n.max(1);
+            let v = u64::from(s.get_pixel(x as u32, y as u32).0[0]);
+            if v + 40 < mean {
+                out.push((x as f64, y as f64));
             }
         }
     }
