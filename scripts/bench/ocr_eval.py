@@ -2,6 +2,7 @@
 """Score OCR runs against the generator's ground truth (scripts/bench/ocr).
 
 Usage: ocr_eval.py SET_DIR OURS.jsonl BARE_DIR [--split holdout|tune|all]
+       ocr_eval.py --real REAL.jsonl   (lists the items read from real pages)
 
   SET_DIR      the labelled set (NNNN.json ground truth, see gen_prescriptions.py)
   OURS.jsonl   `rxedge-hub ocr` output, one JSON line per image
@@ -80,7 +81,21 @@ def pair(truth_items, pred_items):
     return [(g, out.get(i)) for i, g in enumerate(truth_items)], len(pred_items) - len(used_p)
 
 
+def real(path):
+    for line in open(path, encoding="utf-8"):
+        d = json.loads(line)
+        name = os.path.basename(d.get("file", "?"))
+        if "error" in d:
+            print(f"  {name}: {d['error']}")
+            continue
+        items = ", ".join(f"{i['name']} {i['strength']} [{i['dose']}]" for i in d.get("items", []))
+        print(f"  {name}: {len(d.get('items', []))} items in {d.get('ms', 0):.0f} ms: {items}")
+
+
 def main():
+    if sys.argv[1:2] == ["--real"]:
+        real(sys.argv[2])
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     split = "holdout"
     if "--split" in sys.argv:

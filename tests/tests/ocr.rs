@@ -204,7 +204,115 @@ async fn a_hub_killed_mid_queue_loses_no_job() -> Result<()> {
     Ok(())
 }
 
-/// A PDF whose only content stream inflates to `mb` megabytes of zeros.
+/// A one-page PDF from numbered objects (`n 0 obj … endobj`), with its
+/// cross-reference table.
+fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        pdf.extend_from_slice(body);
+        pdf.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in &offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer << /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut v = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
+    v.extend_from_slice(data);
+    v.extend_from_slice(b"\nendstream");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdfs_are_read_from_their_text_layer_or_rendered() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no printed eMediplan page");
+    };
+    let t = tempdir("ocr-pdf")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
+        .await?;
+    // A PDF written by a practice's software: text, no picture.
+    let text = b"BT /F1 12 Tf 72 760 Td (Dr. med. Anna Frei) Tj ET\n\
+BT /F1 12 Tf 72 730 Td (Patient: Hans Keller) Tj ET\n\
+BT /F1 12 Tf 72 715 Td (geb. 12.04.1950) Tj ET\n\
+BT /F1 12 Tf 72 690 Td (Datum: 03.11.2026) Tj ET\n\
+BT /F1 12 Tf 72 650 Td (Metformin 500 mg Tabl) Tj ET\n\
+BT /F1 12 Tf 72 635 Td (S: 1-0-1-0) Tj ET\n\
+BT /F1 12 Tf 72 620 Td (OP 2) Tj ET\n";
+    let pdf = pdf_of(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_vec(),
+        stream("", text),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ]);
+    let (st, v) = upload(&hub, "practice.pdf", pdf).await?;
+    assert_eq!(st, 201, "{v}");
+    let j = settled(&hub, v["id"].as_str().unwrap_or_default()).await?;
+    assert_eq!(j["state"], "done", "{j}");
+    let d = &j["draft"];
+    assert_eq!(d["source"], "pdf_text", "{d}");
+    assert_eq!(
+        items(d),
+        [(
+            "Metformin".to_string(),
+            "500 mg".to_string(),
+            "1-0-1-0".to_string()
+        )],
+        "{d}"
+    );
+    assert_eq!(d["items"][0]["quantity"], 2, "{d}");
+    assert_eq!(d["items"][0]["matched"]["source"], "catalog", "{d}");
+    assert_eq!(d["patient"]["name"]["value"], "Hans Keller", "{d}");
+    assert_eq!(d["patient"]["birth_date"]["value"], "1950-04-12", "{d}");
+    assert_eq!(d["date"]["value"], "2026-11-03", "{d}");
+    // A scanner's PDF: one page that is a picture, rendered and read.
+    let rgb = image::load_from_memory(&page_bytes(&fx, 1)?)?.to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&rgb)?;
+    let (w, h) = rgb.dimensions();
+    let draw = format!(
+        "q 842 0 0 {:.1} 0 0 cm /Im1 Do Q",
+        842.0 * f64::from(h) / f64::from(w)
+    );
+    let pdf = pdf_of(&[
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 842 {:.1}] /Contents 4 0 R /Resources << /XObject << /Im1 5 0 R >> >> >>", 842.0 * f64::from(h) / f64::from(w)).into_bytes(),
+        stream("", draw.as_bytes()),
+        stream(&format!("/Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode"), &jpeg),
+    ]);
+    let (st, v) = upload(&hub, "scan.pdf", pdf).await?;
+    assert_eq!(st, 201, "{v}");
+    let j = settled(&hub, v["id"].as_str().unwrap_or_default()).await?;
+    assert_eq!(j["state"], "done", "{j}");
+    let d = &j["draft"];
+    assert_eq!(d["source"], "pdf_scan", "{d}");
+    let names: Vec<String> = items(d).into_iter().map(|i| i.0).collect();
+    for want in ["ANTIBIOTIKUM", "CO-ANTIHYP", "CHOLES"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    Ok(())
+}
+
+/// A PDF whose only content stream inflates to `mb` megabytes of blanks.
 fn pdf_bomb(mb: usize) -> Result<Vec<u8>> {
     use std::io::Write as _;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());

@@ -383,6 +383,11 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
         assert!(r.first().is_some_and(|r| value_of(r) > 0.0), "{r:?}");
         let r = prom_query(&base, r#"rxedge_hub_alarms{state="active"}"#).await?;
         assert_eq!(r.first().map(value_of), Some(0.0), "{r:?}");
+        // The OCR queue is watched too (empty here: nothing was scanned).
+        let r = prom_query(&base, r#"rxedge_hub_ocr_jobs{state="queued"}"#).await?;
+        assert_eq!(r.first().map(value_of), Some(0.0), "{r:?}");
+        let r = prom_query(&base, "rxedge_hub_ocr_oldest_queued_seconds").await?;
+        assert_eq!(r.first().map(value_of), Some(0.0), "{r:?}");
         // The documented alert rules load and evaluate against live data.
         let rules: Value = reqwest::get(format!("{base}/api/v1/rules"))
             .await?
@@ -392,7 +397,7 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
             .as_array()
             .cloned()
             .unwrap_or_default();
-        assert_eq!(rules.len(), 6, "{rules:?}");
+        assert_eq!(rules.len(), 8, "{rules:?}");
         assert!(rules.iter().all(|r| r["health"] != "err"), "{rules:?}");
         Ok::<_, anyhow::Error>(())
     }

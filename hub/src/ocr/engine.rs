@@ -66,7 +66,7 @@ impl Tesseract {
     }
 
     fn init(datapath: Option<&str>, languages: &str) -> Result<tesseract::Tesseract, EngineError> {
-        tesseract::Tesseract::new_with_oem(
+        let api = tesseract::Tesseract::new_with_oem(
             datapath,
             Some(languages),
             tesseract::OcrEngineMode::LstmOnly,
@@ -75,7 +75,11 @@ impl Tesseract {
             EngineError::Init(format!(
                 "{e} (languages {languages}; are the tesseract-ocr-* data packages installed?)"
             ))
-        })
+        })?;
+        // Tesseract prints its diagnostics ("Line cannot be recognized")
+        // on stderr, which is the hub's log; they say nothing to a reader.
+        api.set_variable("debug_file", "/dev/null")
+            .map_err(|e| EngineError::Init(e.to_string()))
     }
 }
 
@@ -346,5 +350,94 @@ mod tests {
         assert_eq!(w[0].bbox.y, 200);
         assert!((w[0].conf - 90.0).abs() < 1e-3);
         assert!(vision_words("Sorry, I cannot help").is_err());
+    }
+
+    /// The vision engine against a local endpoint speaking the chat
+    /// completions contract: the request carries the model, the prompt and
+    /// the page as a PNG data URL with the bearer key; the answer's lines
+    /// become words; an error status is reported with its body.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vision_contract_against_a_local_endpoint() {
+        use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
+        use std::sync::{Arc, Mutex};
+        type Seen = Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+        let seen: Seen = Arc::default();
+        async fn chat(
+            State(seen): State<Seen>,
+            headers: HeaderMap,
+            Json(body): Json<serde_json::Value>,
+        ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let refuse = body["model"] == "broken";
+            if let Ok(mut s) = seen.lock() {
+                s.push((auth, body));
+            }
+            if refuse {
+                return (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({"error": {"message": "model overloaded"}})),
+                );
+            }
+            let content = r#"{"lines":[{"text":"Metformin 500 mg","box":[10,20,200,24],"confidence":0.93},{"text":"1-0-1-0","box":[10,50,80,24]}]}"#;
+            (
+                axum::http::StatusCode::OK,
+                Json(
+                    serde_json::json!({"choices":[{"message":{"role":"assistant","content": content}}]}),
+                ),
+            )
+        }
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let url = format!("http://{addr}/v1");
+        let img = GrayImage::from_pixel(40, 30, image::Luma([255]));
+        let (u, i) = (url.clone(), img.clone());
+        let words = tokio::task::spawn_blocking(move || {
+            Vision::new(&u, "secret-key", "vision-1").recognize(&i, 300)
+        })
+        .await
+        .expect("join")
+        .expect("words");
+        assert_eq!(
+            words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
+            ["Metformin", "500", "mg", "1-0-1-0"]
+        );
+        assert_eq!(words[3].bbox.y, 50);
+        assert!((words[0].conf - 93.0).abs() < 1e-3);
+        assert!(
+            (words[3].conf - 80.0).abs() < 1e-3,
+            "no confidence given: 0.8"
+        );
+        {
+            let s = seen.lock().expect("lock");
+            let (auth, body) = &s[0];
+            assert_eq!(auth.as_deref(), Some("Bearer secret-key"));
+            assert_eq!(body["model"], "vision-1");
+            let content = &body["messages"][0]["content"];
+            assert_eq!(content[0]["text"], VISION_PROMPT);
+            let data = content[1]["image_url"]["url"].as_str().expect("url");
+            assert!(data.starts_with("data:image/png;base64,"), "{data}");
+        }
+        let err = tokio::task::spawn_blocking(move || {
+            Vision::new(&url, "", "broken").recognize(&img, 300)
+        })
+        .await
+        .expect("join")
+        .expect_err("a 503 is an error");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("503") && msg.contains("model overloaded"),
+            "{msg}"
+        );
     }
 }

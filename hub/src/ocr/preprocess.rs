@@ -111,6 +111,10 @@ pub struct Steps {
     pub crop_page: bool,
     /// Straighten a page photographed at an angle (±10°).
     pub deskew: bool,
+    /// Even out a shadow or uneven light across the page (flat-fielding:
+    /// each pixel divided by the paper's local brightness), when the
+    /// paper's brightness varies.
+    pub flatten: bool,
     /// Scale so that a text line is about this many pixels high (0: off).
     pub line_height: u32,
 }
@@ -120,6 +124,7 @@ impl Default for Steps {
         Steps {
             crop_page: false,
             deskew: true,
+            flatten: true,
             line_height: 40,
         }
     }
@@ -157,6 +162,9 @@ pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
         if skew.abs() >= 0.4 {
             g = rotate(&g, -skew);
         }
+    }
+    if steps.flatten {
+        flatten(&mut g);
     }
     let mut scale = 1.0;
     if steps.line_height > 0 {
@@ -312,6 +320,73 @@ pub fn page_region(g: &GrayImage) -> Option<(u32, u32, u32, u32)> {
     let r = back((x1 + m + 1).min(w)).min(gw);
     let b = back((y1 + m + 1).min(h)).min(gh);
     Some((x, y, r.saturating_sub(x).max(1), b.saturating_sub(y).max(1)))
+}
+
+/// Divides out uneven lighting. The paper's brightness is estimated per
+/// 24-pixel block (its brightest pixel, spread to neighbouring blocks so a
+/// block inside a bold heading still sees paper), and each pixel is scaled
+/// by 255 / that brightness, interpolated between block centres. Greyscale
+/// stays greyscale: Tesseract's LSTM reads grey better than a hard black and
+/// white. Returns whether the page needed it (the darkest paper under 85 %
+/// of the brightest).
+pub fn flatten(g: &mut GrayImage) -> bool {
+    const B: u32 = 24;
+    let (w, h) = g.dimensions();
+    if w < B * 2 || h < B * 2 {
+        return false;
+    }
+    let (bw, bh) = (w.div_ceil(B) as usize, h.div_ceil(B) as usize);
+    let mut bg = vec![0u8; bw * bh];
+    for y in 0..h {
+        let row = (y / B) as usize * bw;
+        for x in 0..w {
+            let v = g.get_pixel(x, y).0[0];
+            let c = &mut bg[row + (x / B) as usize];
+            if v > *c {
+                *c = v;
+            }
+        }
+    }
+    // Dilate twice on the block grid: paper seen from inside large print.
+    for _ in 0..2 {
+        let prev = bg.clone();
+        for by in 0..bh {
+            for bx in 0..bw {
+                let mut m = 0u8;
+                for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (0, 0)] {
+                    let (nx, ny) = (bx as i64 + dx, by as i64 + dy);
+                    if nx >= 0 && ny >= 0 && (nx as usize) < bw && (ny as usize) < bh {
+                        m = m.max(prev[ny as usize * bw + nx as usize]);
+                    }
+                }
+                bg[by * bw + bx] = m;
+            }
+        }
+    }
+    let mut sorted = bg.clone();
+    sorted.sort_unstable();
+    let lo = f64::from(sorted[sorted.len() / 20]);
+    let hi = f64::from(sorted[sorted.len() * 19 / 20]);
+    if hi <= 0.0 || lo / hi >= 0.85 {
+        return false;
+    }
+    let field: Vec<f64> = bg.iter().map(|v| f64::from((*v).max(40))).collect();
+    let at = |bx: usize, by: usize| field[by.min(bh - 1) * bw + bx.min(bw - 1)];
+    for y in 0..h {
+        let fy = (f64::from(y) / f64::from(B) - 0.5).max(0.0);
+        let (y0, ty) = (fy as usize, fy.fract());
+        for x in 0..w {
+            let fx = (f64::from(x) / f64::from(B) - 0.5).max(0.0);
+            let (x0, tx) = (fx as usize, fx.fract());
+            let b = at(x0, y0) * (1.0 - tx) * (1.0 - ty)
+                + at(x0 + 1, y0) * tx * (1.0 - ty)
+                + at(x0, y0 + 1) * (1.0 - tx) * ty
+                + at(x0 + 1, y0 + 1) * tx * ty;
+            let p = g.get_pixel_mut(x, y);
+            p.0[0] = (f64::from(p.0[0]) * 255.0 / b).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    true
 }
 
 /// A small copy (longest side ≤ `max`) and Otsu's threshold for it.
@@ -576,6 +651,34 @@ mod tests {
             decode(&cut, Limits::default()),
             Err(ImageError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn flattening_lifts_a_shadow_and_keeps_the_ink() {
+        // Paper fading from 250 to 120 left to right, with dark strokes.
+        let mut g = GrayImage::from_fn(480, 240, |x, _| Luma([(250 - x * 130 / 480) as u8]));
+        for y in (20..220).step_by(40) {
+            for x in (10..470).step_by(30) {
+                for dy in 0..6 {
+                    for dx in 0..12 {
+                        let p = g.get_pixel_mut(x + dx, y + dy);
+                        p.0[0] /= 5;
+                    }
+                }
+            }
+        }
+        assert!(flatten(&mut g));
+        // The paper is near white on both sides (within the dilation's
+        // overestimate on this steep test gradient), the ink still dark.
+        let (l, r) = (g.get_pixel(5, 5).0[0], g.get_pixel(470, 230).0[0]);
+        assert!(l > 235 && r > 215, "{l} {r}");
+        assert!(g.get_pixel(12, 22).0[0] < 70 && g.get_pixel(462, 22).0[0] < 70);
+        // An evenly lit page is left alone.
+        let mut even = GrayImage::from_pixel(480, 240, Luma([240]));
+        even.put_pixel(100, 100, Luma([10]));
+        let before = even.clone();
+        assert!(!flatten(&mut even));
+        assert_eq!(even, before);
     }
 
     #[test]
