@@ -965,3 +965,15 @@ impl SmtpSink {
         self.messages.lock().map(|m| m.clone()).unwrap_or_default()
     }
 }
+
+/// Shows something to a simulated kiosk's camera (`/api/sim/show`): a code's
+/// `text`, or an image `path`, held for `hold_ms`.
+pub async fn sim_show(kiosk: &Kiosk, body: Value) -> Result<()> {
+    reqwest::Client::new()
+        .post(format!("{}/api/sim/show", kiosk.url()))
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}

@@ -9,15 +9,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-async fn show(kiosk: &Kiosk, body: Value) -> Result<()> {
-    reqwest::Client::new()
-        .post(format!("{}/api/sim/show", kiosk.url()))
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(())
-}
+use rxedge_tests::sim_show as show;
 
 /// Posts a file to the desk upload API: `(status, body)`.
 async fn upload(hub: &Hub, name: &str, bytes: Vec<u8>) -> Result<(reqwest::StatusCode, Value)> {

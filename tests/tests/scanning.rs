@@ -9,15 +9,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn show(kiosk: &Kiosk, body: Value) -> Result<()> {
-    reqwest::Client::new()
-        .post(format!("{}/api/sim/show", kiosk.url()))
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(())
-}
+use rxedge_tests::sim_show as show;
 
 /// Bodies of k1's committed events of `kind`, in commit order.
 async fn bodies(hub: &Hub, kind: &str) -> Result<Vec<Value>> {

@@ -170,16 +170,18 @@ pub fn prepare(img: &DynamicImage, steps: Steps) -> Prepared {
     if steps.line_height > 0 {
         if let Some(lh) = line_height(&g) {
             let f = (f64::from(steps.line_height) / lh).clamp(0.5, 3.0);
-            // Text down to 60 % of the target reads as well unscaled, and
-            // scaling costs time (measured on the tune split); smaller
-            // text (a 100 dpi print-out) needs it.
-            if !(0.5..=1.7).contains(&f) {
+            // Text down to 45 % of the target reads as well unscaled, and
+            // scaling costs time (a third of the page's time on the tune
+            // split); smaller text (a 100 dpi print-out) needs it.
+            if !(0.5..=2.2).contains(&f) {
                 scale = f;
                 let (w, h) = g.dimensions();
                 let (nw, nh) = (
                     ((f64::from(w) * f).round() as u32).max(1),
                     ((f64::from(h) * f).round() as u32).max(1),
                 );
+                // Enlarging small print needs a sharp filter: bilinear lost
+                // the eMediplan print-outs' doses and a strength.
                 let filter = if f > 1.0 {
                     image::imageops::FilterType::CatmullRom
                 } else {
@@ -370,20 +372,35 @@ pub fn flatten(g: &mut GrayImage) -> bool {
     if hi <= 0.0 || lo / hi >= 0.85 {
         return false;
     }
-    let field: Vec<f64> = bg.iter().map(|v| f64::from((*v).max(40))).collect();
-    let at = |bx: usize, by: usize| field[by.min(bh - 1) * bw + bx.min(bw - 1)];
-    for y in 0..h {
-        let fy = (f64::from(y) / f64::from(B) - 0.5).max(0.0);
-        let (y0, ty) = (fy as usize, fy.fract());
-        for x in 0..w {
-            let fx = (f64::from(x) / f64::from(B) - 0.5).max(0.0);
-            let (x0, tx) = (fx as usize, fx.fract());
-            let b = at(x0, y0) * (1.0 - tx) * (1.0 - ty)
-                + at(x0 + 1, y0) * tx * (1.0 - ty)
-                + at(x0, y0 + 1) * (1.0 - tx) * ty
-                + at(x0 + 1, y0 + 1) * tx * ty;
-            let p = g.get_pixel_mut(x, y);
-            p.0[0] = (f64::from(p.0[0]) * 255.0 / b).round().clamp(0.0, 255.0) as u8;
+    let field: Vec<f32> = bg.iter().map(|v| f32::from((*v).max(40))).collect();
+    // The paper's brightness along each block row, at every x, then
+    // between two block rows at every y: one multiply per pixel.
+    let wu = w as usize;
+    let xs: Vec<(usize, f32)> = (0..w)
+        .map(|x| {
+            let fx = (x as f32 / B as f32 - 0.5).max(0.0);
+            ((fx as usize).min(bw - 1), fx.fract())
+        })
+        .collect();
+    let rows: Vec<Vec<f32>> = (0..bh)
+        .map(|by| {
+            xs.iter()
+                .map(|&(x0, t)| {
+                    let a = field[by * bw + x0];
+                    let b = field[by * bw + (x0 + 1).min(bw - 1)];
+                    a + (b - a) * t
+                })
+                .collect()
+        })
+        .collect();
+    let buf: &mut [u8] = g;
+    for y in 0..h as usize {
+        let fy = (y as f32 / B as f32 - 0.5).max(0.0);
+        let (y0, t) = ((fy as usize).min(bh - 1), fy.fract());
+        let (r0, r1) = (&rows[y0], &rows[(y0 + 1).min(bh - 1)]);
+        for (x, p) in buf[y * wu..(y + 1) * wu].iter_mut().enumerate() {
+            let b = r0[x] + (r1[x] - r0[x]) * t;
+            *p = (f32::from(*p) * 255.0 / b + 0.5).min(255.0) as u8;
         }
     }
     true
@@ -393,12 +410,13 @@ pub fn flatten(g: &mut GrayImage) -> bool {
 fn small(g: &GrayImage, max: u32) -> (GrayImage, f64) {
     let (w, h) = g.dimensions();
     let f = (f64::from(max) / f64::from(w.max(h))).min(1.0);
+    // Area averaging (`thumbnail`) is several times faster than a filtered
+    // resize, and these copies are only measured, never read.
     let s = if f < 1.0 {
-        image::imageops::resize(
+        image::imageops::thumbnail(
             g,
             ((f64::from(w) * f) as u32).max(1),
             ((f64::from(h) * f) as u32).max(1),
-            image::imageops::FilterType::Triangle,
         )
     } else {
         g.clone()
@@ -406,36 +424,9 @@ fn small(g: &GrayImage, max: u32) -> (GrayImage, f64) {
     (s, f)
 }
 
+/// Otsu's threshold: the kiosk's paper gate computes it the same way.
 fn otsu(g: &GrayImage) -> u8 {
-    let mut hist = [0u64; 256];
-    for p in g.pixels() {
-        hist[p.0[0] as usize] += 1;
-    }
-    let total: u64 = hist.iter().sum();
-    let sum_all: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, c)| i as f64 * *c as f64)
-        .sum();
-    let (mut wb, mut sb, mut best, mut t) = (0.0, 0.0, 0.0, 128u8);
-    for (i, c) in hist.iter().enumerate() {
-        wb += *c as f64;
-        if wb == 0.0 {
-            continue;
-        }
-        let wf = total as f64 - wb;
-        if wf == 0.0 {
-            break;
-        }
-        sb += i as f64 * *c as f64;
-        let (mb, mf) = (sb / wb, (sum_all - sb) / wf);
-        let between = wb * wf * (mb - mf).powi(2);
-        if between > best {
-            best = between;
-            t = i as u8;
-        }
-    }
-    t
+    rxedge_kiosk::paper::otsu(g)
 }
 
 /// Ink pixels of a small copy, found against the local mean so a shadow
@@ -522,28 +513,39 @@ pub fn estimate_skew(g: &GrayImage) -> f64 {
 pub fn rotate(g: &GrayImage, deg: f64) -> GrayImage {
     let (w, h) = g.dimensions();
     let (sin, cos) = deg.to_radians().sin_cos();
-    let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
-    let mut out = GrayImage::from_pixel(w, h, Luma([255]));
+    let (sin, cos) = (sin as f32, cos as f32);
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let src = g.as_raw();
+    let wu = w as usize;
+    let mut out = vec![255u8; src.len()];
+    let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
     for y in 0..h {
-        for x in 0..w {
-            let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
-            // Inverse map: where this output pixel comes from.
-            let sx = cos * dx + sin * dy + cx;
-            let sy = -sin * dx + cos * dy + cy;
-            if sx < 0.0 || sy < 0.0 || sx >= f64::from(w - 1) || sy >= f64::from(h - 1) {
-                continue;
+        let dy = y as f32 - cy;
+        // Inverse map: where each output pixel comes from; it moves by
+        // (cos, -sin) per step along the row.
+        let mut sx = -cos * cx + sin * dy + cx;
+        let mut sy = sin * cx + cos * dy + cy;
+        let row = &mut out[y as usize * wu..(y as usize + 1) * wu];
+        for o in row.iter_mut() {
+            if sx >= 0.0 && sy >= 0.0 && sx < xmax && sy < ymax {
+                let (x0, y0) = (sx as usize, sy as usize);
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let i = y0 * wu + x0;
+                let (a, b, c, d) = (
+                    f32::from(src[i]),
+                    f32::from(src[i + 1]),
+                    f32::from(src[i + wu]),
+                    f32::from(src[i + wu + 1]),
+                );
+                let top = a + (b - a) * fx;
+                let bottom = c + (d - c) * fx;
+                *o = (top + (bottom - top) * fy + 0.5) as u8;
             }
-            let (x0, y0) = (sx as u32, sy as u32);
-            let (fx, fy) = (sx - f64::from(x0), sy - f64::from(y0));
-            let p = |x: u32, y: u32| f64::from(g.get_pixel(x, y).0[0]);
-            let v = p(x0, y0) * (1.0 - fx) * (1.0 - fy)
-                + p(x0 + 1, y0) * fx * (1.0 - fy)
-                + p(x0, y0 + 1) * (1.0 - fx) * fy
-                + p(x0 + 1, y0 + 1) * fx * fy;
-            out.put_pixel(x, y, Luma([v.round().clamp(0.0, 255.0) as u8]));
+            sx += cos;
+            sy -= sin;
         }
     }
-    out
+    GrayImage::from_raw(w, h, out).unwrap_or_else(|| g.clone())
 }
 
 /// The median height of text lines in pixels, from the row profile of the
