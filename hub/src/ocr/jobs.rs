@@ -70,6 +70,12 @@ impl Job {
     }
 }
 
+/// The columns a [`Job`] is read from. Never `*`: PostgreSQL's generated
+/// `search` column is a `tsvector`, which sqlx's Any driver cannot decode.
+const COLS: &str =
+    "id, order_id, blob_sha, filename, source, state, stage, attempts, error, draft, \
+                    engine, ms, created_ms, finished_ms";
+
 /// Queues a job (once per order: a second call for the same order does
 /// nothing). Runs inside the caller's transaction, so an order and its
 /// job are committed together.
@@ -100,7 +106,7 @@ pub async fn enqueue(
 
 /// One job.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Job>, sqlx::Error> {
-    sqlx::query("SELECT * FROM ocr_jobs WHERE id = $1")
+    sqlx::query(&format!("SELECT {COLS} FROM ocr_jobs WHERE id = $1"))
         .bind(id)
         .fetch_optional(&db.pool)
         .await?
@@ -111,7 +117,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Job>, sqlx::Error> {
 
 /// The job drafting an order.
 pub async fn for_order(db: &Db, order_id: &str) -> Result<Option<Job>, sqlx::Error> {
-    sqlx::query("SELECT * FROM ocr_jobs WHERE order_id = $1")
+    sqlx::query(&format!("SELECT {COLS} FROM ocr_jobs WHERE order_id = $1"))
         .bind(order_id)
         .fetch_optional(&db.pool)
         .await?
@@ -122,13 +128,15 @@ pub async fn for_order(db: &Db, order_id: &str) -> Result<Option<Job>, sqlx::Err
 
 /// The newest jobs.
 pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
-    sqlx::query("SELECT * FROM ocr_jobs ORDER BY created_ms DESC, id DESC LIMIT $1")
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(Job::from_row)
-        .collect()
+    sqlx::query(&format!(
+        "SELECT {COLS} FROM ocr_jobs ORDER BY created_ms DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(Job::from_row)
+    .collect()
 }
 
 /// Queue depth: (queued, running, failed) and the oldest queued job's age.
@@ -355,8 +363,10 @@ pub async fn search(db: &Db, q: &str, since_ms: i64, limit: i64) -> Result<Vec<J
                 .collect::<Vec<_>>()
                 .join(" AND ");
             sqlx::query(
-                "SELECT j.* FROM ocr_search s JOIN ocr_jobs j ON j.id = s.job_id \
-                 WHERE ocr_search MATCH $1 AND j.created_ms >= $2 ORDER BY j.created_ms DESC LIMIT $3",
+                &format!(
+                    "SELECT {COLS} FROM ocr_jobs WHERE id IN (SELECT job_id FROM ocr_search WHERE ocr_search MATCH $1) \
+                     AND created_ms >= $2 ORDER BY created_ms DESC LIMIT $3"
+                ),
             )
             .bind(m)
             .bind(since_ms)
@@ -367,8 +377,10 @@ pub async fn search(db: &Db, q: &str, since_ms: i64, limit: i64) -> Result<Vec<J
         crate::store::Backend::Postgres => {
             let m = words.join(" & ");
             sqlx::query(
-                "SELECT * FROM ocr_jobs WHERE search @@ to_tsquery('simple', $1) AND created_ms >= $2 \
-                 ORDER BY created_ms DESC LIMIT $3",
+                &format!(
+                    "SELECT {COLS} FROM ocr_jobs WHERE search @@ to_tsquery('simple', $1) AND created_ms >= $2 \
+                     ORDER BY created_ms DESC LIMIT $3"
+                ),
             )
             .bind(m)
             .bind(since_ms)
