@@ -605,8 +605,8 @@ fn norm_kw(w: &str) -> String {
 /// The value after a keyword: the rest of its segment after the keyword
 /// (and a colon), or else the next segment on the line, or else the line
 /// below in the same column.
-fn value_after(layout: &Layout, keys: &[&str], skip_words: usize) -> Option<(Vec<Word>, String)> {
-    value_after_where(layout, keys, skip_words, false)
+fn value_after(layout: &Layout, keys: &[&str]) -> Option<(Vec<Word>, String)> {
+    value_after_where(layout, keys, false)
 }
 
 /// As [`value_after`]; with `labelled`, the keyword must be a label: at the
@@ -615,7 +615,6 @@ fn value_after(layout: &Layout, keys: &[&str], skip_words: usize) -> Option<(Vec
 fn value_after_where(
     layout: &Layout,
     keys: &[&str],
-    skip_words: usize,
     labelled: bool,
 ) -> Option<(Vec<Word>, String)> {
     for (li, line) in layout.lines.iter().enumerate() {
@@ -639,7 +638,6 @@ fn value_after_where(
                             && !k.contains(&n)
                             && !matches!(n.as_str(), "in" | "e" | "le" | "il" | "la")
                     })
-                    .skip(skip_words)
                     .collect();
                 if !rest.is_empty() {
                     let s = super::layout::join(&rest);
@@ -681,7 +679,7 @@ fn find_patient(layout: &Layout) -> Patient {
         "dob",
         "birth date",
     ];
-    if let Some((ws, text)) = value_after(layout, DOB, 0) {
+    if let Some((ws, text)) = value_after(layout, DOB) {
         if let Some((a, b, iso)) = find_date(&text) {
             let sub = text_words(&ws, a, b);
             p.birth_date = Some(field_of(&sub, iso));
@@ -699,7 +697,7 @@ fn find_patient(layout: &Layout) -> Patient {
         "nome",
         "cognome",
     ];
-    if let Some((ws, text)) = value_after_where(layout, NAME, 0, true) {
+    if let Some((ws, text)) = value_after_where(layout, NAME, true) {
         // Stop at a birth-date keyword or a date on the same line.
         let cut = DOB
             .iter()
@@ -822,7 +820,7 @@ fn find_prescriber(layout: &Layout) -> Prescriber {
 
 fn find_date_field(layout: &Layout, dob: Option<&str>) -> Option<Field> {
     const KEYS: &[&str] = &["ausstellungsdatum", "datum", "date", "data", "le ", "den "];
-    for (ws, text) in KEYS.iter().filter_map(|k| value_after(layout, &[k], 0)) {
+    for (ws, text) in KEYS.iter().filter_map(|k| value_after(layout, &[k])) {
         if let Some((a, b, iso)) = find_date(&text) {
             if Some(iso.as_str()) != dob {
                 return Some(field_of(&text_words(&ws, a, b), iso));
@@ -854,7 +852,7 @@ fn find_notes(layout: &Layout) -> Option<Field> {
         "note",
         "comment",
     ];
-    let (ws, text) = value_after(layout, KEYS, 0)?;
+    let (ws, text) = value_after(layout, KEYS)?;
     let text = text.trim().trim_start_matches(':').trim().to_string();
     (!text.is_empty()).then(|| field_of(&ws, text))
 }
@@ -1090,7 +1088,6 @@ fn head_of(seg: &Segment, vocab: &dyn Lookup) -> Option<Head> {
         .iter()
         .map(|w| w.text.chars().filter(|c| c.is_alphabetic()).count())
         .sum::<usize>();
-    let name = super::layout::join(&name_words);
     let strength_s = strength.as_ref().map(|s| s.2.as_str());
     // The longest prefix of the name words that the vocabulary knows.
     let matched = (1..=name_words.len())
@@ -1103,7 +1100,6 @@ fn head_of(seg: &Segment, vocab: &dyn Lookup) -> Option<Head> {
     let is_head = letters >= 3
         && clear
         && (strength.is_some() || matched.as_ref().is_some_and(|m| m.similarity >= 0.9));
-    let _ = name;
     is_head.then(|| Head {
         name_words,
         strength,
@@ -1171,7 +1167,7 @@ pub fn dose_cells(words: &[Word], vocab: &dyn Lookup) -> Vec<BBox> {
         return Vec::new();
     };
     let spacing = ((cols[3] - cols[0]) / 3.0).abs().max(layout.unit);
-    let heads = item_heads(&layout, vocab, Some((cols, 0.0)));
+    let heads = item_heads(&layout, vocab, Some((cols, 0.0)), table_columns(&layout));
     let mut out = Vec::new();
     for (top, bottom) in item_bands(&layout, &heads) {
         for x in cols {
@@ -1268,8 +1264,12 @@ struct Found {
     head: Head,
 }
 
-fn item_heads(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>) -> Vec<Found> {
-    let table = table_columns(layout);
+fn item_heads(
+    layout: &Layout,
+    vocab: &dyn Lookup,
+    cols: Option<([f64; 4], f64)>,
+    table: Option<TableCols>,
+) -> Vec<Found> {
     // In a table, items start in the name column: a reason for treatment
     // further right is not a drug even when it sounds like one.
     let name_right = match (cols, table) {
@@ -1353,9 +1353,9 @@ fn item_heads(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>
 }
 
 fn find_items(layout: &Layout, vocab: &dyn Lookup, cols: Option<([f64; 4], f64)>) -> Vec<Item> {
-    let found = item_heads(layout, vocab, cols);
-    let bands = item_bands(layout, &found);
     let table = table_columns(layout);
+    let found = item_heads(layout, vocab, cols, table);
+    let bands = item_bands(layout, &found);
     let mut items = Vec::new();
     for (i, f) in found.iter().enumerate() {
         if layout.seg(f.at).is_none() {

@@ -335,13 +335,6 @@ pub async fn fail(
     Ok(again)
 }
 
-/// A search hit.
-#[derive(Debug, Clone, Serialize)]
-pub struct Hit {
-    /// The job.
-    pub job: Job,
-}
-
 /// Jobs whose text holds every word of `q`, newest first, optionally
 /// since a time ("last month").
 pub async fn search(db: &Db, q: &str, since_ms: i64, limit: i64) -> Result<Vec<Job>, sqlx::Error> {
