@@ -140,7 +140,7 @@ fn bars<K: std::fmt::Display>(rows: &[(K, i64)], show: impl Fn(i64) -> String) -
     html! {
         table.bars { tbody { @for (k, v) in rows {
             tr { td { (k) } td.num { (show(*v)) }
-                 td.bar { span style=(format!("width:{}%", (v.max(&0) * 100) / max)) {} } }
+                 td.bar { span data-css=(format!("width:{}%", (v.max(&0) * 100) / max)) {} } }
         } } }
     }
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub notify: Notify,
     /// OCR of paper prescriptions.
     pub ocr: Ocr,
+    /// Staff sign-in.
+    pub auth: Auth,
     /// Logging.
     pub log: Log,
 }
@@ -199,6 +201,34 @@ impl Default for Notify {
             webhook_url: String::new(),
             retry_base_secs: 60,
             max_attempts: 6,
+        }
+    }
+}
+
+/// Staff sign-in: sessions and login throttling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// A session unused this long ends (a shared counter PC left signed in).
+    pub idle_minutes: u32,
+    /// A session ends this long after sign-in, however busy.
+    pub session_hours: u32,
+    /// Failed sign-ins of one account within `lockout_minutes` before it is locked.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins from one address within `lockout_minutes` before it is locked.
+    pub max_failures_per_ip: u32,
+    /// The window over which failures count, and how long a lock lasts.
+    pub lockout_minutes: u32,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            idle_minutes: 15,
+            session_hours: 12,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            lockout_minutes: 15,
         }
     }
 }

@@ -58,6 +58,26 @@ pub async fn run(
     }));
     wait_healthy(&format!("{}/healthz", cfg.http.public_url)).await?;
 
+    // Accounts first (also for a demo directory made before sign-in existed).
+    {
+        let db = crate::open_db(&cfg).await?;
+        if !crate::auth::has_admin(&db)
+            .await
+            .map_err(|e| HubError::State(e.to_string()))?
+        {
+            for (user, name, role) in DEMO_ACCOUNTS {
+                let u = crate::auth::NewUser {
+                    username: user,
+                    display_name: name,
+                    role,
+                    password: DEMO_PASSWORD,
+                };
+                crate::auth::create_user(&db, &u, "demo", now_ms())
+                    .await
+                    .map_err(|e| HubError::State(format!("demo account {user}: {e}")))?;
+            }
+        }
+    }
     let kiosk_dir = dir.join("kiosk");
     let kiosk_id = "demo-kiosk";
     if rxedge_kiosk::identity::load(&kiosk_dir).is_err() {
@@ -88,6 +108,10 @@ pub async fn run(
     println!();
     println!("  RxEdge demo is running.");
     println!("  Open the hub:   {}/", cfg.http.public_url);
+    println!("  Sign in as one of these demo accounts, password {DEMO_PASSWORD:?}:");
+    for (user, name, role) in DEMO_ACCOUNTS {
+        println!("    {user:<12} {name} ({role})");
+    }
     println!(
         "  Kiosk (local):  http://127.0.0.1:{}/",
         port.saturating_add(10)
@@ -115,6 +139,58 @@ pub async fn run(
     }
 }
 
+/// The demo's accounts: user name, full name, role.
+const DEMO_ACCOUNTS: [(&str, &str, &str); 3] = [
+    ("pharmacist", "Dr. Paula Pharma", "pharmacist"),
+    ("technician", "Tom Tech", "technician"),
+    ("admin", "Ada Admin", "admin"),
+];
+
+/// The demo accounts' password: printed on the console, for a demo on this machine only.
+const DEMO_PASSWORD: &str = "rxedge demo only";
+
+/// A signed-in HTTP client for the demo's own setup: the session cookie and
+/// the CSRF token go on every request, as a browser's would.
+struct Signed {
+    client: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Signed {
+    async fn login(hub: &str, user: &str) -> Result<Self, HubError> {
+        let client = reqwest::Client::new();
+        let r = client
+            .post(format!("{hub}/api/login"))
+            .json(&serde_json::json!({ "username": user, "password": DEMO_PASSWORD }))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| HubError::State(format!("demo sign-in as {user}: {e}")))?;
+        let mut cookie = Vec::new();
+        let mut csrf = String::new();
+        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let kv = v.to_str().unwrap_or("").split(';').next().unwrap_or("");
+            if let Some(t) = kv.strip_prefix("rxedge_csrf=") {
+                csrf = t.to_owned();
+            }
+            cookie.push(kv.to_owned());
+        }
+        Ok(Self {
+            client,
+            cookie: cookie.join("; "),
+            csrf,
+        })
+    }
+
+    fn post(&self, url: String) -> reqwest::RequestBuilder {
+        self.client
+            .post(url)
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+    }
+}
+
 /// First run only: demo-speed fridge rules (seconds, not minutes) and some stock.
 async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
     use rxedge_shared::coldchain::FridgeRules;
@@ -130,9 +206,10 @@ async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
         }
         r
     };
-    let c = reqwest::Client::new();
+    let tech = Signed::login(hub, "technician").await?;
+    let c = Signed::login(hub, "pharmacist").await?;
     let err = |e: reqwest::Error| HubError::State(format!("demo setup: {e}"));
-    c.post(format!("{hub}/api/kiosks/{kiosk}/config"))
+    tech.post(format!("{hub}/api/kiosks/{kiosk}/config"))
         .json(&serde_json::json!({ "fridges": [fast("fridge-1"), fast("fridge-2")] }))
         .send()
         .await
@@ -172,7 +249,7 @@ async fn demo_setup(hub: &str, kiosk: &str) -> Result<(), HubError> {
     }
     for (loc, gtin, lot, expiry, qty) in stock.into_iter().chain(shelf) {
         c.post(format!("{hub}/api/inventory/receive"))
-            .json(&serde_json::json!({ "location": loc, "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "by": "Demo setup" }))
+            .json(&serde_json::json!({ "location": loc, "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty }))
             .send()
             .await
             .and_then(|r| r.error_for_status())

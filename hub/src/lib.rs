@@ -4,6 +4,7 @@
 //! [`web::AppState`]. [`run`] wires them; `main.rs` only parses the command line.
 
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod billing;
@@ -246,6 +247,7 @@ pub async fn run(
         .map_err(|e| HubError::Store(e.into()))?
         .unwrap_or_else(|| cfg.store.name.clone());
     let max_image = cfg.ingest.max_image_bytes;
+    let auth_cfg = cfg.auth.clone();
     let metrics_layer = metrics.clone();
     let state = web::AppState(Arc::new(web::Inner {
         db,
@@ -264,17 +266,33 @@ pub async fn run(
         queue,
         notify_wake,
         ocr_wake,
+        throttle: std::sync::Mutex::new(auth::throttle::Throttle::new(
+            auth_cfg.max_failures_per_account,
+            auth_cfg.max_failures_per_ip,
+            i64::from(auth_cfg.lockout_minutes.max(1)) * 60_000,
+        )),
     }));
     let app = web::router(max_image)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::security_headers,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             metrics_layer,
             web::observe,
         ));
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     service::stopping();
     let _ = stop_tx.send(true);
     let _ = supervisor.await;

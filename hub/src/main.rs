@@ -46,6 +46,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// Write a consistent backup (database, hub key, images) to FILE while the hub runs.
     Backup {
         /// Output file, e.g. rxedge-2026-11-26.tar.gz.
@@ -104,6 +109,13 @@ enum UserCmd {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain from the first entry to the last; exit 1 and name
+    /// the first broken entry if any row was edited, removed or reordered.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -218,6 +230,16 @@ fn main() -> anyhow::Result<()> {
                 let failed = rxedge_hub::ocr::cli::run(&cfg, &files, catalog.as_deref(), drug_names.as_deref(), words).await?;
                 if failed > 0 {
                     anyhow::bail!("{failed} of {} files could not be read", files.len());
+                }
+            }
+            Cmd::Audit { cmd: AuditCmd::Verify } => {
+                let db = rxedge_hub::open_db(&cfg).await?;
+                match rxedge_hub::audit::verify(&db).await {
+                    Ok(n) => println!("audit: chain intact, {n} entries"),
+                    Err(e) => {
+                        eprintln!("audit: {e}");
+                        std::process::exit(1);
+                    }
                 }
             }
             Cmd::Backup { file } => {

@@ -95,6 +95,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_notify.sql"),
     ),
     (11, "ocr", include_str!("../migrations/sqlite/0011_ocr.sql")),
+    (
+        12,
+        "security",
+        include_str!("../migrations/sqlite/0012_security.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -151,6 +156,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "ocr",
         include_str!("../migrations/postgres/0011_ocr.sql"),
+    ),
+    (
+        12,
+        "security",
+        include_str!("../migrations/postgres/0012_security.sql"),
     ),
 ];
 

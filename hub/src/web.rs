@@ -152,6 +152,8 @@ pub struct Inner {
     pub notify_wake: Arc<tokio::sync::Notify>,
     /// Wakes the OCR workers when a job is queued.
     pub ocr_wake: Arc<tokio::sync::Notify>,
+    /// Failed sign-ins per account and per address.
+    pub throttle: std::sync::Mutex<crate::auth::throttle::Throttle>,
 }
 
 impl Inner {
@@ -177,6 +179,8 @@ pub enum AppError {
     BadRequest(String),
     /// Not found.
     NotFound(String),
+    /// Not signed in, or the sign-in failed.
+    Unauthorized(String),
     /// Not allowed.
     Forbidden(String),
     /// The thing is in a state that forbids this (stock on hold, …).
@@ -190,6 +194,7 @@ impl IntoResponse for AppError {
         let (status, msg) = match self {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            AppError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             AppError::Conflict(m) => (StatusCode::CONFLICT, m),
             AppError::Internal(detail) => {
@@ -238,20 +243,11 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 script src="/static/app.js" defer {}
             }
             body {
-                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/ocr" { "Paper" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/analytics" { "Analytics" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } } }
+                header { nav { a href="/" { "RxEdge hub" } " " a href="/coldchain" { "Fridges" } " " a href="/coldchain/alarms" { "Alarms" } " " a href="/orders" { "Orders" } " " a href="/ocr" { "Paper" } " " a href="/patients" { "Patients" } " " a href="/billing" { "Billing" } " " a href="/analytics" { "Analytics" } " " a href="/inventory" { "Stock" } " " a href="/inventory/holds" { "On hold" } " " a href="/catalog" { "Catalog" } " " a href="/dead-letters" { "Dead letters" } " " a href="/metrics" { "Metrics" } " " a href="/admin/users" { "Accounts" } " " a href="/admin/audit" { "Audit" } " " span #me {} } }
                 main { (body) }
             }
         }
     }
-}
-
-/// The name a request acts under (`by`), trimmed; refused when empty.
-pub fn actor(by: &str) -> Result<&str, AppError> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(AppError::BadRequest("say who you are (by)".into()));
-    }
-    Ok(by)
 }
 
 /// A timestamp as `YYYY-MM-DD HH:MM` UTC (screens that say "(UTC)" and CSV exports).
@@ -628,6 +624,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .merge(crate::billing::web::router())
         .merge(crate::analytics::router())
         .merge(crate::auth::web::router())
+        .merge(crate::audit::web::router())
         .merge(crate::blobs::router(max_image_bytes))
         .merge(crate::ocr::web::router(max_image_bytes))
 }

@@ -1,4 +1,79 @@
-// Live updates for the hub screens. No inline script anywhere, so a strict CSP can apply.
+// Live updates for the hub screens. No inline script or style anywhere, so a strict CSP can apply.
+
+// The CSRF token the hub set at sign-in; every change sends it back in a header.
+function rxCsrf() {
+  const m = /(?:^|;\s*)rxedge_csrf=([^;]*)/.exec(document.cookie);
+  return m ? m[1] : "";
+}
+
+// Computed positions and sizes (boxes over a scan, bar lengths) arrive as
+// data-css and are applied through the CSSOM, which the CSP allows.
+function rxApplyCss(root) {
+  root.querySelectorAll("[data-css]").forEach(function (el) { el.style.cssText = el.dataset.css; });
+}
+rxApplyCss(document);
+
+// Who is signed in, and a quick "switch user" for a shared counter PC.
+(function () {
+  "use strict";
+  const me = document.getElementById("me");
+  if (!me || window.location.pathname === "/login" || window.location.pathname === "/setup") return;
+  fetch("/api/me", { credentials: "same-origin" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (u) {
+      if (!u) return;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = u.name + " (" + u.role + ")";
+      const b = document.createElement("button");
+      b.type = "button";
+      b.id = "switch-user";
+      b.textContent = "Switch user";
+      b.addEventListener("click", function () {
+        fetch("/api/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": rxCsrf() } })
+          .finally(function () { window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search); });
+      });
+      me.appendChild(who);
+      me.appendChild(b);
+    });
+})();
+
+// Plain forms that post (uploads, acknowledgements) go through fetch so they
+// carry the CSRF header; the answer replaces the page as a normal post would.
+(function () {
+  "use strict";
+  document.querySelectorAll('form[method="post"]:not([data-api])').forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      const data = new FormData(form);
+      const multipart = (form.enctype || "").indexOf("multipart") >= 0;
+      fetch(form.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": rxCsrf() },
+        body: multipart ? data : new URLSearchParams(data),
+      }).then(function (r) {
+        return r.text().then(function (text) {
+          if ((r.headers.get("content-type") || "").indexOf("application/json") >= 0) {
+            let msg = "The hub answered " + r.status + ".";
+            try { msg = JSON.parse(text).error || msg; } catch (e) { /* not JSON after all */ }
+            let out = form.querySelector("output");
+            if (!out) { out = document.createElement("output"); form.appendChild(out); }
+            out.className = r.ok ? "ok" : "error";
+            out.textContent = r.ok ? "Done." : msg;
+            return;
+          }
+          // The page the post led to (after a redirect, under its own address).
+          if (r.redirected) window.history.replaceState(null, "", r.url);
+          document.open();
+          document.write(text);
+          document.close();
+        });
+      });
+    });
+  });
+})();
+
 (function () {
   "use strict";
   const feed = document.getElementById("feed");
@@ -29,7 +104,7 @@
           const doc = new DOMParser().parseFromString(html, "text/html");
           live.forEach(function (el) {
             const fresh = el.id ? doc.getElementById(el.id) : null;
-            if (fresh) el.innerHTML = fresh.innerHTML;
+            if (fresh) { el.innerHTML = fresh.innerHTML; rxApplyCss(el); }
           });
         });
     }, 500);
@@ -106,11 +181,16 @@
       fetch(form.dataset.api, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": rxCsrf() },
         body: JSON.stringify(collect(form)),
       })
         .then(answer)
         .then(function (body) {
+          // Sign-in: go where the hub says (a path on this hub).
+          if (form.dataset.follow !== undefined && typeof body.next === "string" && body.next.charAt(0) === "/") {
+            window.location.href = body.next;
+            return;
+          }
           if (form.dataset.next) { window.location.href = fill(form.dataset.next, body); return; }
           // A refusal the hub answers in words (a wrong pack at the desk) is shown as one.
           say(form, body.message || "Done.", body.verdict !== "refuse");
@@ -150,7 +230,7 @@
     fetch(scan.dataset.gs1, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": rxCsrf() },
       body: JSON.stringify({ text: scan.elements.text.value }),
     }).then(answer).then(apply).catch(fail);
   });
@@ -161,24 +241,15 @@
       const fd = new FormData();
       fd.append("photo", photo.files[0]);
       result.textContent = "Reading the photo…";
-      fetch(photo.dataset.upload, { method: "POST", credentials: "same-origin", body: fd })
+      fetch(photo.dataset.upload, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": rxCsrf() }, body: fd })
         .then(answer).then(apply).catch(fail);
     });
   }
 })();
 
-// Keyboard: the pharmacist's frequent steps without the mouse. The name
-// typed once is remembered and filled into every "Your name" field.
+// Keyboard: the pharmacist's frequent steps without the mouse.
 (function () {
   "use strict";
-  const NAME = "rxedge.by";
-  const remembered = window.localStorage ? localStorage.getItem(NAME) : null;
-  document.querySelectorAll('input[name="by"]').forEach(function (el) {
-    if (remembered && !el.value) el.value = remembered;
-    el.addEventListener("input", function () {
-      if (window.localStorage && el.value.trim()) localStorage.setItem(NAME, el.value.trim());
-    });
-  });
   function typing(t) {
     return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
   }

@@ -3,13 +3,14 @@
 // the processes; this script asks it for actions on stdout ("need: ...").
 //
 // usage: node first_screen.mjs HUB_URL KIOSK_URL KIOSK_ID
-import { ask, pageErrors, run } from "./lib.mjs";
+import { ask, pageErrors, run, signIn } from "./lib.mjs";
 
 const [hubUrl, kioskUrl, kioskId] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage();
   const errors = pageErrors(page);
+  await signIn(page, hubUrl, "tess");
   await page.goto(hubUrl, { waitUntil: "domcontentloaded" });
   const row = page.locator(`tr[data-kiosk="${kioskId}"]`);
   await row.locator("td.status", { hasText: "online" }).waitFor({ timeout: 15_000 });

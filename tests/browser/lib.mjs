@@ -35,6 +35,16 @@ export async function run(scenario) {
   } catch (e) {
     failed = true;
     console.error(String(e && e.stack ? e.stack : e));
+    // What each page showed when it failed, for whoever reads the log.
+    const dir = process.env.RXEDGE_FAILURE_SHOTS;
+    let n = 0;
+    for (const ctx of browser.contexts()) {
+      for (const p of ctx.pages()) {
+        n += 1;
+        console.error(`page ${n} at failure: ${p.url()}`);
+        if (dir) await p.screenshot({ path: `${dir}/failure-${n}.png`, fullPage: true }).catch(() => {});
+      }
+    }
   } finally {
     await browser.close();
     if (lines) lines.close();
@@ -51,4 +61,17 @@ export function pageErrors(page) {
       if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
     },
   };
+}
+
+/**
+ * Sign in to the hub at `hubUrl` as `user` (an account the Rust test made,
+ * password in RXEDGE_TEST_PASSWORD), through the real sign-in form.
+ */
+export async function signIn(page, hubUrl, user) {
+  await page.goto(`${hubUrl}/login`);
+  const form = page.locator("form#login");
+  await form.locator('input[name="username"]').fill(user);
+  await form.locator('input[name="password"]').fill(process.env.RXEDGE_TEST_PASSWORD || "");
+  await form.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith("/login"), { timeout: 15_000 });
 }

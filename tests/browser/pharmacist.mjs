@@ -8,17 +8,17 @@
 // receipt with the pickup QR are shown. Screenshots of each screen.
 //
 // usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD RIGHT_PACK WRONG_PACK
-import { pageErrors, run } from "./lib.mjs";
+import { pageErrors, run, signIn } from "./lib.mjs";
 
 const [hubUrl, shots, gtin, rightPack, wrongPack] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = pageErrors(page);
+  await signIn(page, hubUrl, "pia");
   const form = (label) => page.locator("form", { has: page.getByRole("button", { name: label, exact: true }) });
   const step = async (label) => {
     const f = form(label);
-    await f.locator('input[name="by"]').fill("Pia Apotheker");
     await f.getByRole("button", { name: label, exact: true }).click();
   };
 
@@ -38,7 +38,6 @@ await run(async (browser) => {
   const add = form("Add line");
   await add.locator('input[name="gtin"]').fill(gtin);
   await add.locator('input[name="sig"]').fill("1-0-1-0");
-  await add.locator('input[name="by"]').fill("Pia Apotheker");
   await add.getByRole("button", { name: "Add line" }).click();
   const severe = page.locator("#checks li.finding.severe", { hasText: "Biaxin 500 mg with Zocor 20 mg" });
   await severe.waitFor({ timeout: 10_000 });
@@ -49,7 +48,6 @@ await run(async (browser) => {
   // The hub, not the page, enforces the reason.
   const approve = form("Approve and reserve stock");
   await approve.locator('input[name="override_reason"]').evaluate((el) => el.removeAttribute("required"));
-  await approve.locator('input[name="by"]').fill("Pia Apotheker");
   await approve.getByRole("button", { name: "Approve and reserve stock" }).click();
   await approve.locator("output.error", { hasText: "severe warning" }).waitFor({ timeout: 10_000 });
   console.log("step: approval without a reason refused");
@@ -75,7 +73,6 @@ await run(async (browser) => {
   console.log("step: keyboard shortcuts took the steps");
   // At the desk: a pack of another lot is refused, the reserved one accepted.
   const scan = form("Check pack");
-  await scan.locator('input[name="by"]').fill("Pia Apotheker");
   await scan.locator('input[name="code"]').fill(wrongPack);
   await scan.getByRole("button", { name: "Check pack" }).click();
   await scan.locator("output.error", { hasText: "Wrong lot" }).waitFor({ timeout: 10_000 });
@@ -99,6 +96,7 @@ await run(async (browser) => {
   // 203 dpi of an 80 mm thermal printer, because that is what the code must
   // survive; at 96 dpi a 40 mm code gets about 2 px per module.
   const printer = await browser.newContext({ viewport: { width: 420, height: 900 }, deviceScaleFactor: 2 });
+  await printer.addCookies(await page.context().cookies());
   const receipt = await printer.newPage();
   await receipt.goto(page.url());
   await receipt.locator("#pickup-qr svg").waitFor({ timeout: 10_000 });

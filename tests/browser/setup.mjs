@@ -12,8 +12,8 @@ await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = pageErrors(page);
 
+  // A hub without an administrator sends every visitor to the wizard.
   await page.goto(hubUrl);
-  await page.getByRole("link", { name: "Set it up" }).click();
   await page.waitForURL(/\/setup$/);
   const form = page.locator("form#setup");
   await form.locator('input[name="display_name"]').fill("Anna Muster");
@@ -41,9 +41,21 @@ await run(async (browser) => {
   console.log(`enroll: ${cmd}`);
   console.log("step: setup done");
 
+  // Now the hub asks for a sign-in, under the store's new name, and the
+  // administrator just made can sign in.
   await page.goto(hubUrl);
+  await page.waitForURL(/\/login/);
   await page.locator("h1", { hasText: "Apotheke am See" }).waitFor({ timeout: 10_000 });
-  if (await page.getByRole("link", { name: "Set it up" }).count()) throw new Error("the setup notice is still shown");
+  const login = page.locator("form#login");
+  await login.locator('input[name="username"]').fill("anna.m");
+  await login.locator('input[name="password"]').fill("wrong password, twice over");
+  await login.getByRole("button", { name: "Sign in" }).click();
+  await login.locator("output.error", { hasText: "Wrong user name or password" }).waitFor({ timeout: 10_000 });
+  await login.locator('input[name="password"]').fill("lake view pharmacy 2026");
+  await login.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#me", { hasText: "Anna Muster (admin)" }).waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: `${shots}/hub-signed-in.png`, fullPage: true });
+  console.log("step: administrator signed in");
   await page.goto(`${hubUrl}/setup`);
   await page.locator("h1", { hasText: "This hub is set up" }).waitFor({ timeout: 10_000 });
   if (await page.locator("form#setup").count()) throw new Error("the wizard is still open");

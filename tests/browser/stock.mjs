@@ -4,13 +4,14 @@
 // read the trace. Screenshots go to SHOT_DIR.
 //
 // usage: node stock.mjs HUB_URL SHOT_DIR
-import { pageErrors, run } from "./lib.mjs";
+import { pageErrors, run, signIn } from "./lib.mjs";
 
 const [hubUrl, shots] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors = pageErrors(page);
+  await signIn(page, hubUrl, "pia");
 
   await page.goto(`${hubUrl}/inventory/receive`);
   // A USB scanner types the code and presses Enter into the focused field.
@@ -22,7 +23,6 @@ await run(async (browser) => {
   if (gtin !== "09520000000011" || expiry !== "2028-06-30") throw new Error(`filled ${gtin} ${expiry}`);
   if ((await page.inputValue('#receive select[name="location"]')) !== "fridge-1") throw new Error("fridge product not pointed at a fridge");
   await page.fill('#receive input[name="quantity"]', "12");
-  await page.fill('#receive input[name="by"]', "Tom Technician");
   await page.screenshot({ path: `${shots}/hub-stock-receive.png`, fullPage: true });
   await page.click("#receive button");
   await page.waitForURL(/\/inventory\/lots\/\d+$/, { timeout: 10_000 });
@@ -35,13 +35,11 @@ await run(async (browser) => {
   const transfer = page.locator('form[data-api$="/transfer"]');
   await transfer.locator('select[name="to"]').selectOption("shelf");
   await transfer.locator('input[name="quantity"]').fill("2");
-  await transfer.locator('input[name="by"]').fill("Tom Technician");
   await transfer.locator("button").click();
   await transfer.locator("output.error", { hasText: "fridge 2–8 °C" }).waitFor({ timeout: 10_000 });
   const adjust = page.locator('form[data-api$="/adjust"]');
   await adjust.locator('input[name="quantity"]').fill("-1");
   await adjust.locator('input[name="reason"]').fill("dropped, pen cracked");
-  await adjust.locator('input[name="by"]').fill("Tom Technician");
   await adjust.locator("button").click();
   await adjust.locator("output.ok").waitFor({ timeout: 10_000 });
   await page.locator("#lot-facts", { hasText: "11 on hand" }).waitFor({ timeout: 10_000 });
@@ -55,7 +53,6 @@ await run(async (browser) => {
   await page.fill('#recall input[name="gtin"]', "09520000000011");
   await page.fill('#recall input[name="batch"]', "GLA-77");
   await page.fill('#recall input[name="reason"]', "Manufacturer recall R-2026-31");
-  await page.fill('#recall input[name="by"]', "Dr. Pia Pharmacist");
   await page.click("#recall button");
   await page.waitForURL(/\/inventory\/trace\?/, { timeout: 10_000 });
   await page.locator("#trace").waitFor();

@@ -3,13 +3,14 @@
 // fridge's log with the imported history.
 //
 // usage: node technician.mjs HUB_URL [LOGGER_FILE]
-import { pageErrors, run } from "./lib.mjs";
+import { pageErrors, run, signIn } from "./lib.mjs";
 
 const [hubUrl, loggerFile] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage();
   const errors = pageErrors(page);
+  await signIn(page, hubUrl, "tess");
 
   await page.goto(`${hubUrl}/coldchain`);
   await page.locator('article[data-fridge="fridge-1"].alarm').waitFor({ timeout: 20_000 });
@@ -26,7 +27,6 @@ await run(async (browser) => {
   await row.getByRole("link", { name: "Acknowledge" }).click();
   await page.locator("form.ack").waitFor();
   // The browser itself refuses an empty comment (required), before the server does.
-  await page.fill('input[name="by"]', "Tess Technician");
   await page.click('form.ack button[type="submit"]');
   if (!(await page.locator("form.ack").isVisible())) throw new Error("submitted without a comment");
   await page.selectOption('select[name="reason"]', "investigated");
@@ -42,9 +42,12 @@ await run(async (browser) => {
   await page.goto(`${hubUrl}/coldchain/fridges/fridge-1/rules`);
   await page.fill('input[name="door_open_max_secs"]', "300");
   await page.fill('input[name="t0_limit_c"]', "8.5");
-  await page.fill('form.rules input[name="by"]', "Tess Technician");
-  await page.click('form.rules button[type="submit"]');
-  await page.waitForURL(/\/rules$/);
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/rules") && r.request().method() === "POST"),
+    page.click('form.rules button[type="submit"]'),
+  ]);
+  // Read back from the hub, not from the form just typed into.
+  await page.goto(`${hubUrl}/coldchain/fridges/fridge-1/rules`);
   if ((await page.inputValue('input[name="door_open_max_secs"]')) !== "300") throw new Error("door limit not saved");
   console.log("step: rules edited on the screen");
 

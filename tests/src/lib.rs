@@ -122,8 +122,151 @@ pub struct Hub {
     pub db_url: String,
     /// Extra environment for the process (e.g. systemd's NOTIFY_SOCKET).
     pub env: Vec<(String, String)>,
+    /// Create the test accounts and sign them in at start (off for tests
+    /// of the first-run wizard, which needs a hub without accounts).
+    pub accounts: bool,
     child: Option<Child>,
     runs: u32,
+}
+
+pub use rxedge_hub::auth::policy::Role;
+
+/// The password of the accounts the harness creates.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
+/// The harness's accounts: user name, full name, role. The first of each
+/// role is the one [`post_as`] and [`get_as`] act as; `max` is a second
+/// pharmacist, for tests of two people at one order.
+pub const TEST_ACCOUNTS: [(&str, &str, Role); 4] = [
+    ("pia", "Pia", Role::Pharmacist),
+    ("max", "Max", Role::Pharmacist),
+    ("tess", "Tess Technician", Role::Technician),
+    ("ada", "Ada Admin", Role::Admin),
+];
+
+/// The user name the harness signs in with for `role`.
+pub fn username_of(role: Role) -> &'static str {
+    TEST_ACCOUNTS
+        .iter()
+        .find(|a| a.2 == role)
+        .map(|a| a.0)
+        .unwrap_or("pia")
+}
+
+/// The full name of the harness's account for `role` (what records show).
+pub fn name_of(role: Role) -> &'static str {
+    TEST_ACCOUNTS
+        .iter()
+        .find(|a| a.2 == role)
+        .map(|a| a.1)
+        .unwrap_or("")
+}
+
+/// A signed-in session: the `Cookie` header and the CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `Cookie` header value.
+    pub cookie: String,
+    /// The CSRF token to send in `x-csrf-token`.
+    pub csrf: String,
+}
+
+type Sessions = std::collections::HashMap<(String, String), Session>;
+
+fn sessions() -> &'static std::sync::Mutex<Sessions> {
+    static S: std::sync::OnceLock<std::sync::Mutex<Sessions>> = std::sync::OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+fn client() -> &'static reqwest::Client {
+    static C: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    C.get_or_init(reqwest::Client::new)
+}
+
+/// `http://host:port` of a URL.
+fn origin(url: &str) -> String {
+    let rest = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[rest..].find('/').map(|i| rest + i).unwrap_or(url.len());
+    url[..end].to_owned()
+}
+
+/// Sign in at `base` and return the session (not remembered).
+pub async fn login(base: &str, username: &str, password: &str) -> Result<Session> {
+    let r = client()
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({ "username": username, "password": password }))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        let st = r.status();
+        bail!(
+            "sign-in as {username} refused: {st} {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let mut cookie = Vec::new();
+    let mut csrf = String::new();
+    for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
+        let kv = v.to_str()?.split(';').next().unwrap_or("").to_owned();
+        if let Some(t) = kv.strip_prefix("rxedge_csrf=") {
+            csrf = t.to_owned();
+        }
+        cookie.push(kv);
+    }
+    Ok(Session {
+        cookie: cookie.join("; "),
+        csrf,
+    })
+}
+
+/// The remembered session of `username` at the hub serving `url`, if any.
+pub fn session_for(url: &str, username: &str) -> Option<Session> {
+    sessions()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(origin(url), username.to_owned()))
+        .cloned()
+}
+
+fn with_session(b: reqwest::RequestBuilder, url: &str, username: &str) -> reqwest::RequestBuilder {
+    match session_for(url, username) {
+        Some(s) => b
+            .header(reqwest::header::COOKIE, s.cookie)
+            .header("x-csrf-token", s.csrf),
+        None => b,
+    }
+}
+
+/// GET as `role` (signed in by the harness when the hub started).
+pub fn get_as(role: Role, url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    get_user(username_of(role), url)
+}
+
+/// POST as `role`, with the CSRF token.
+pub fn post_as(role: Role, url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    post_user(username_of(role), url)
+}
+
+/// GET as the harness account `username`.
+pub fn get_user(username: &str, url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    let url = url.as_ref();
+    with_session(client().get(url), url, username)
+}
+
+/// POST as the harness account `username`, with the CSRF token.
+pub fn post_user(username: &str, url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    let url = url.as_ref();
+    with_session(client().post(url), url, username)
+}
+
+/// GET as the pharmacist (the role most tests act in).
+pub fn http_get(url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    get_as(Role::Pharmacist, url)
+}
+
+/// POST as the pharmacist, with the CSRF token.
+pub fn http_post(url: impl AsRef<str>) -> reqwest::RequestBuilder {
+    post_as(Role::Pharmacist, url)
 }
 
 impl Hub {
@@ -188,6 +331,7 @@ impl Hub {
             mqtt_port,
             db_url,
             env: Vec::new(),
+            accounts: true,
             child: None,
             runs: 0,
         })
@@ -223,7 +367,38 @@ impl Hub {
             }
         })
         .await
-        .with_context(|| format!("hub log:\n{}", tail(&log)))
+        .with_context(|| format!("hub log:\n{}", tail(&log)))?;
+        if self.accounts {
+            self.sign_in_all().await?;
+        }
+        Ok(())
+    }
+
+    /// Make sure the harness's accounts exist and sign each in; requests
+    /// through [`http_get`], [`post_as`] and friends then carry the session.
+    pub async fn sign_in_all(&self) -> Result<()> {
+        let db = rxedge_hub::store::Db::connect(&self.db_url, 2).await?;
+        for (user, name, role) in TEST_ACCOUNTS {
+            let u = rxedge_hub::auth::NewUser {
+                username: user,
+                display_name: name,
+                role: role.as_str(),
+                password: TEST_PASSWORD,
+            };
+            match rxedge_hub::auth::create_user(&db, &u, "test harness", 0).await {
+                Ok(()) | Err(rxedge_hub::auth::AuthError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        db.pool.close().await;
+        for (user, _, _) in TEST_ACCOUNTS {
+            let s = login(&self.url(), user, TEST_PASSWORD).await?;
+            sessions()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((origin(&self.url()), user.to_owned()), s);
+        }
+        Ok(())
     }
 
     /// kill -9.
@@ -257,8 +432,7 @@ impl Hub {
 
     /// Import a catalog CSV through the hub's API (all rows or none).
     pub async fn import_catalog(&self, csv: &'static str) -> Result<()> {
-        reqwest::Client::new()
-            .post(format!("{}/api/catalog/import", self.url()))
+        http_post(format!("{}/api/catalog/import", self.url()))
             .body(csv)
             .send()
             .await?
@@ -625,7 +799,7 @@ pub fn cli_arg<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// POST `body` as JSON; the status and the JSON answer (`null` if none),
 /// so a test can assert on refusals as well as successes.
 pub async fn post_json(url: String, body: Value) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new().post(url).json(&body).send().await?;
+    let r = http_post(&url).json(&body).send().await?;
     let status = r.status();
     Ok((status, r.json().await.unwrap_or(Value::Null)))
 }
@@ -641,12 +815,22 @@ pub fn ok(r: (reqwest::StatusCode, Value)) -> Result<Value> {
 
 /// GET a page's text; a non-2xx status is an error.
 pub async fn get_text(url: String) -> Result<String> {
-    Ok(reqwest::get(url).await?.error_for_status()?.text().await?)
+    Ok(http_get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?)
 }
 
 /// GET a JSON answer; a non-2xx status is an error.
 pub async fn get_json(url: String) -> Result<Value> {
-    Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
+    Ok(http_get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 /// Temp directory that survives on failure when `RXEDGE_KEEP_TMP` is set.
@@ -817,6 +1001,7 @@ impl BrowserScript {
             .arg(dir.join(script))
             .args(args)
             .env("CHROMIUM", &chromium)
+            .env("RXEDGE_TEST_PASSWORD", TEST_PASSWORD)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -31,8 +31,7 @@ async fn approved_order(
     let plan = format!(
         r#"CHMED16A0{{"Id":"{tag}","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{{"FName":"Hans","LName":"Meier","BDt":"1944-02-29"}},"Medicaments":[]}}"#
     );
-    reqwest::Client::new()
-        .post(format!("{}/api/sim/show", kiosk.url()))
+    http_post(format!("{}/api/sim/show", kiosk.url()))
         .json(&json!({ "text": plan, "hold_ms": 800 }))
         .send()
         .await?
@@ -52,14 +51,14 @@ async fn approved_order(
     let act = |a: &str| {
         post_json(
             format!("{base}/api/orders/{id}/action"),
-            json!({ "action": a, "by": "Pia" }),
+            json!({ "action": a }),
         )
     };
     ok(act("start_review").await?)?;
     for (gtin, packs) in lines {
         ok(post_json(
             format!("{base}/api/orders/{id}/lines"),
-            json!({ "gtin": gtin, "packs": packs, "sig": "1-0-1-0", "by": "Pia" }),
+            json!({ "gtin": gtin, "packs": packs, "sig": "1-0-1-0" }),
         )
         .await?)?;
     }
@@ -76,14 +75,14 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     for gtin in ["09520000002015", "09520000002022"] {
         ok(post_json(
             format!("{base}/api/inventory/receive"),
-            json!({ "gtin": gtin, "lot": "B1", "expiry": "2030-06-30", "quantity": 100, "location": "shelf", "by": "Tom" }),
+            json!({ "gtin": gtin, "lot": "B1", "expiry": "2030-06-30", "quantity": 100, "location": "shelf" }),
         )
         .await?)?;
     }
     // 10 % coinsurance up to 20.00 a year.
     let plan = ok(post_json(
         format!("{base}/api/billing/plans"),
-        json!({ "name": "Basic 10 %", "insurer": "Helvetia Kasse", "kind": "coinsurance", "share_percent": "10", "annual_cap": "20.00", "by": "Tom" }),
+        json!({ "name": "Basic 10 %", "insurer": "Helvetia Kasse", "kind": "coinsurance", "share_percent": "10", "annual_cap": "20.00" }),
     )
     .await?)?;
     let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
@@ -103,7 +102,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         .to_owned();
     ok(post_json(
         format!("{base}/api/patients/{patient}/plan"),
-        json!({ "plan_id": plan["id"], "by": "Tom" }),
+        json!({ "plan_id": plan["id"] }),
     )
     .await?)?;
 
@@ -120,7 +119,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     for a in ["start_filling", "mark_ready"] {
         ok(post_json(
             format!("{base}/api/orders/{id}/action"),
-            json!({ "action": a, "by": "Pia" }),
+            json!({ "action": a }),
         )
         .await?)?;
     }
@@ -131,7 +130,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     ] {
         let v = ok(post_json(
             format!("{base}/api/orders/{id}/handover"),
-            json!({ "code": code, "by": "Pia" }),
+            json!({ "code": code }),
         )
         .await?)?;
         assert_eq!(v["verdict"], "accept", "{v}");
@@ -139,7 +138,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     for a in ["pick_up"] {
         ok(post_json(
             format!("{base}/api/orders/{id}/action"),
-            json!({ "action": a, "by": "Pia" }),
+            json!({ "action": a }),
         )
         .await?)?;
     }
@@ -149,11 +148,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         .ok_or_else(|| anyhow!("pick-up finalised no invoice: {after}"))?
         .to_owned();
     assert!(number_1.ends_with("-000001"), "{number_1}");
-    let inv: Value = ok(post_json(
-        format!("{base}/api/orders/{id}/invoice"),
-        json!({ "by": "Pia" }),
-    )
-    .await?)?;
+    let inv: Value = ok(post_json(format!("{base}/api/orders/{id}/invoice"), json!({})).await?)?;
     assert_eq!(
         inv["number"],
         number_1.as_str(),
@@ -176,7 +171,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     // Payments: an overpayment is refused in words; cash and the insurer settle it.
     let (st, v) = post_json(
         format!("{base}/api/invoices/{inv_id}/payments"),
-        json!({ "method": "cash", "amount": "5.00", "by": "Pia" }),
+        json!({ "method": "cash", "amount": "5.00" }),
     )
     .await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
@@ -191,7 +186,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     let both = futures::future::join_all((0..2).map(|_| {
         post_json(
             format!("{base}/api/invoices/{inv_id}/payments"),
-            json!({ "method": "cash", "amount": "4.75", "by": "Pia" }),
+            json!({ "method": "cash", "amount": "4.75" }),
         )
     }))
     .await;
@@ -203,18 +198,14 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     assert_eq!(fitted, 1, "exactly one of two simultaneous payments fits");
     let paid = ok(post_json(
         format!("{base}/api/invoices/{inv_id}/payments"),
-        json!({ "method": "insurer", "amount": "42.75", "by": "Tom" }),
+        json!({ "method": "insurer", "amount": "42.75" }),
     )
     .await?)?;
     assert_eq!(paid["outstanding"], json!({ "patient": 0, "insurer": 0 }));
 
     // A second order: the cap has 20.00 - 4.75 = 15.25 left.
     let id2 = approved_order(&kiosk, &base, "b2", &[("09520000002015", 10)], 1).await?;
-    let inv2 = ok(post_json(
-        format!("{base}/api/orders/{id2}/invoice"),
-        json!({ "by": "Pia" }),
-    )
-    .await?)?;
+    let inv2 = ok(post_json(format!("{base}/api/orders/{id2}/invoice"), json!({})).await?)?;
     // 10 × 16.65 = 166.50; 10 % = 16.65 > 15.25 left: the patient pays 15.25.
     assert_eq!(inv2["patient_share"], 1525, "{inv2}");
     assert!(
@@ -227,20 +218,20 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         .to_owned();
     ok(post_json(
         format!("{base}/api/invoices/{inv2_id}/payments"),
-        json!({ "method": "card", "amount": "15.25", "by": "Pia" }),
+        json!({ "method": "card", "amount": "15.25" }),
     )
     .await?)?;
     // Corrected by credit note only: its own number, negated amounts, and
     // the card payment is refunded against it.
     let (st, v) = post_json(
         format!("{base}/api/invoices/{inv2_id}/credit"),
-        json!({ "reason": "", "by": "Pia" }),
+        json!({ "reason": "" }),
     )
     .await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
     let cn = ok(post_json(
         format!("{base}/api/invoices/{inv2_id}/credit"),
-        json!({ "reason": "wrong pack size", "by": "Pia" }),
+        json!({ "reason": "wrong pack size" }),
     )
     .await?)?;
     assert!(
@@ -251,7 +242,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     assert_eq!(cn["insurer"], "Helvetia Kasse");
     let (st, _) = post_json(
         format!("{base}/api/invoices/{inv2_id}/credit"),
-        json!({ "reason": "again", "by": "Pia" }),
+        json!({ "reason": "again" }),
     )
     .await?;
     assert_eq!(
@@ -270,7 +261,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     );
     ok(post_json(
         format!("{base}/api/invoices/{cn_id}/payments"),
-        json!({ "method": "card", "amount": "-15.25", "by": "Pia" }),
+        json!({ "method": "card", "amount": "-15.25" }),
     )
     .await?)?;
     // The credit note gave the cap back: a new invoice may use it again.
@@ -291,12 +282,10 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
             .await?,
         );
     }
-    let made = futures::future::join_all(ids.iter().map(|id| {
-        post_json(
-            format!("{base}/api/orders/{id}/invoice"),
-            json!({ "by": "Pia" }),
-        )
-    }))
+    let made = futures::future::join_all(
+        ids.iter()
+            .map(|id| post_json(format!("{base}/api/orders/{id}/invoice"), json!({}))),
+    )
     .await;
     let mut seqs = Vec::new();
     for m in made {
@@ -364,7 +353,9 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         a["service_time"]["orders"], 1,
         "one order became ready: {a}"
     );
-    let bad = reqwest::get(format!("{base}/api/analytics?days=0")).await?;
+    let bad = http_get(format!("{base}/api/analytics?days=0"))
+        .send()
+        .await?;
     assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
     let page = get_text(format!("{base}/analytics")).await?;
     assert!(

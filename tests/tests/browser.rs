@@ -52,18 +52,20 @@ async fn technician_acknowledges_an_alarm_and_imports_a_logger_file() -> Result<
     let mut rules = rxedge_shared::coldchain::FridgeRules::standard_2_8("fridge-1");
     rules.sample_secs = 1;
     rules.door_open_max_secs = 2;
-    let c = reqwest::Client::new();
-    c.post(format!("{}/api/kiosks/k1/config", hub.url()))
-        .json(&serde_json::json!({ "fridges": [rules] }))
-        .send()
-        .await?
-        .error_for_status()?;
+    post_as(
+        Role::Technician,
+        format!("{}/api/kiosks/k1/config", hub.url()),
+    )
+    .json(&serde_json::json!({ "fridges": [rules] }))
+    .send()
+    .await?
+    .error_for_status()?;
     wait_for("kiosk on 1 s sampling", Duration::from_secs(60), || async {
         let s = kiosk.status().await?;
         Ok((s["config"]["fridges"][0]["sample_secs"] == 1).then_some(()))
     })
     .await?;
-    c.post(format!("{}/api/sim/fridge", kiosk.url()))
+    http_post(format!("{}/api/sim/fridge", kiosk.url()))
         .json(&serde_json::json!({ "fridge": "fridge-1", "scenario": "door_left_open" }))
         .send()
         .await?
@@ -107,12 +109,11 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
     let mut hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
     // The pack the simulated camera shows is in the hub's catalog and stock.
-    let c = reqwest::Client::new();
     hub.import_catalog("gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
                09506000134352,Dafalgan 500 mg,acetaminophen,500 mg,tablet,20,N02BE01,no,room,3.90,reduced,,5,4000
 ").await?;
-    c.post(format!("{}/api/inventory/receive", hub.url()))
-        .json(&serde_json::json!({ "gtin": "09506000134352", "lot": "D1", "expiry": "2030-01-31", "quantity": 6, "location": "shelf", "by": "test" }))
+    http_post(format!("{}/api/inventory/receive", hub.url()))
+        .json(&serde_json::json!({ "gtin": "09506000134352", "lot": "D1", "expiry": "2030-01-31", "quantity": 6, "location": "shelf" }))
         .send()
         .await?
         .error_for_status()?;
@@ -133,10 +134,9 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         );
     };
     let show = |text: String| {
-        let c = c.clone();
         let url = format!("{kiosk_url}/api/sim/show");
         async move {
-            c.post(url)
+            http_post(url)
                 .json(&serde_json::json!({ "text": text, "hold_ms": 800 }))
                 .send()
                 .await?
@@ -160,11 +160,11 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                         &format!("{n} of 4 read"),
                         Duration::from_secs(30),
                         || async {
-                            let s: serde_json::Value =
-                                reqwest::get(format!("{kiosk_url}/api/scanner"))
-                                    .await?
-                                    .json()
-                                    .await?;
+                            let s: serde_json::Value = http_get(format!("{kiosk_url}/api/scanner"))
+                                .send()
+                                .await?
+                                .json()
+                                .await?;
                             Ok((s["chunks"][0] == n).then_some(()))
                         },
                     )
@@ -180,14 +180,14 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                 let page = fixtures_dir()
                     .map(|d| d.join("chmed/emediplan_print_example1.png"))
                     .ok_or_else(|| anyhow::anyhow!("no fixtures"))?;
-                c.post(format!("{kiosk_url}/api/sim/show"))
+                http_post(format!("{kiosk_url}/api/sim/show"))
                     .json(&serde_json::json!({ "path": page, "as_photo": true, "hold_ms": 4000 }))
                     .send()
                     .await?
                     .error_for_status()?;
             }
             "camera-unplug" | "camera-plug" => {
-                c.post(format!("{kiosk_url}/api/sim/camera"))
+                http_post(format!("{kiosk_url}/api/sim/camera"))
                     .json(&serde_json::json!({ "unplugged": need == "camera-unplug" }))
                     .send()
                     .await?
@@ -198,7 +198,8 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                 show(r#"CHMED16A0{"Id":"c1","MedType":3,"Dt":"2026-11-25","Patient":{"FName":"Anna","LName":"Muster","BDt":"1950-03-04"},"Medicaments":[{"Id":"09506000134352","IdType":2}]}"#.to_owned()).await?;
                 let id = wait_for("the order at the hub", Duration::from_secs(30), || async {
                     let list: serde_json::Value =
-                        reqwest::get(format!("{}/api/orders?state=received", hub.url()))
+                        http_get(format!("{}/api/orders?state=received", hub.url()))
+                            .send()
                             .await?
                             .json()
                             .await?;
@@ -209,24 +210,24 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
                 })
                 .await?;
                 let api = format!("{}/api/orders/{id}", hub.url());
-                c.post(format!("{api}/action"))
-                    .json(&serde_json::json!({ "action": "start_review", "by": "Pia" }))
+                http_post(format!("{api}/action"))
+                    .json(&serde_json::json!({ "action": "start_review" }))
                     .send()
                     .await?
                     .error_for_status()?;
-                c.post(format!("{api}/lines"))
-                    .json(&serde_json::json!({ "gtin": "09506000134352", "packs": 1, "by": "Pia" }))
+                http_post(format!("{api}/lines"))
+                    .json(&serde_json::json!({ "gtin": "09506000134352", "packs": 1 }))
                     .send()
                     .await?
                     .error_for_status()?;
                 for action in ["approve", "start_filling", "mark_ready"] {
-                    c.post(format!("{api}/action"))
-                        .json(&serde_json::json!({ "action": action, "by": "Pia" }))
+                    http_post(format!("{api}/action"))
+                        .json(&serde_json::json!({ "action": action }))
                         .send()
                         .await?
                         .error_for_status()?;
                 }
-                let o: serde_json::Value = reqwest::get(&api).await?.json().await?;
+                let o: serde_json::Value = http_get(&api).send().await?.json().await?;
                 ticket = o["order"]["ticket"].as_str().unwrap_or_default().to_owned();
             }
             "show-ticket" => show(ticket.clone()).await?,
@@ -294,7 +295,8 @@ async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<(
         );
     }
     // The screens booked real movements: receipt, then the adjustment.
-    let lots: serde_json::Value = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+    let lots: serde_json::Value = http_get(format!("{}/api/inventory/lots", hub.url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -314,7 +316,9 @@ async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk() -> Result<()> {
     let t = tempdir("browser-setup")?;
-    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let mut hub = Hub::prepare(&t.path().join("hub"), BrokerChoice::Embedded, None, "").await?;
+    hub.accounts = false;
+    hub.spawn().await?;
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&shots)?;
     let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
@@ -327,6 +331,7 @@ async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk(
     for step in [
         "step: short password refused",
         "step: setup done",
+        "step: administrator signed in",
         "step: wizard closed",
     ] {
         assert!(
@@ -369,13 +374,12 @@ async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk(
 async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> Result<()> {
     let t = tempdir("browser-pharmacist")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
-    let c = reqwest::Client::new();
     hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
         .await?;
     // Zocor is on the patient's plan; Biaxin is what the pharmacist adds.
     let (zocor, biaxin) = ("09520000001124", "09520000002305");
-    c.post(format!("{}/api/inventory/receive", hub.url()))
-        .json(&serde_json::json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf", "by": "Tom" }))
+    http_post(format!("{}/api/inventory/receive", hub.url()))
+        .json(&serde_json::json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf" }))
         .send()
         .await?
         .error_for_status()?;
@@ -383,7 +387,7 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     let plan = format!(
         r#"CHMED16A0{{"Id":"p1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{{"FName":"Maxima","LName":"Matter","BDt":"1981-01-12"}},"Medicaments":[{{"Id":"{zocor}","IdType":2,"Pos":[{{"D":[0,0,1,0]}}]}}]}}"#
     );
-    c.post(format!("{}/api/sim/show", kiosk.url()))
+    http_post(format!("{}/api/sim/show", kiosk.url()))
         .json(&serde_json::json!({ "text": plan, "hold_ms": 800 }))
         .send()
         .await?
@@ -392,7 +396,8 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         "the order in the queue",
         Duration::from_secs(60),
         || async {
-            let list: serde_json::Value = reqwest::get(format!("{}/api/orders", hub.url()))
+            let list: serde_json::Value = http_get(format!("{}/api/orders", hub.url()))
+                .send()
                 .await?
                 .json()
                 .await?;
@@ -440,7 +445,8 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         assert!(p.exists(), "no screenshot {}", p.display());
     }
     // What the screens did is stored: one picked-up order with its invoice.
-    let orders: serde_json::Value = reqwest::get(format!("{}/api/orders", hub.url()))
+    let orders: serde_json::Value = http_get(format!("{}/api/orders", hub.url()))
+        .send()
         .await?
         .json()
         .await?;

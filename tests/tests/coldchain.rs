@@ -26,14 +26,16 @@ fn fast(fridge: &str, edit: impl Fn(&mut FridgeRules)) -> FridgeRules {
 }
 
 async fn set_rules(hub: &Hub, kiosk: &Kiosk, rules: Vec<FridgeRules>) -> Result<()> {
-    let cfg: Value = reqwest::Client::new()
-        .post(format!("{}/api/kiosks/k1/config", hub.url()))
-        .json(&serde_json::json!({ "fridges": rules }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let cfg: Value = post_as(
+        Role::Technician,
+        format!("{}/api/kiosks/k1/config", hub.url()),
+    )
+    .json(&serde_json::json!({ "fridges": rules }))
+    .send()
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
     let version = cfg["version"]
         .as_u64()
         .ok_or_else(|| anyhow!("no version in {cfg}"))?;
@@ -45,8 +47,7 @@ async fn set_rules(hub: &Hub, kiosk: &Kiosk, rules: Vec<FridgeRules>) -> Result<
 }
 
 async fn scenario(kiosk: &Kiosk, fridge: &str, s: &str) -> Result<()> {
-    reqwest::Client::new()
-        .post(format!("{}/api/sim/fridge", kiosk.url()))
+    http_post(format!("{}/api/sim/fridge", kiosk.url()))
         .json(&serde_json::json!({ "fridge": fridge, "scenario": s }))
         .send()
         .await?
@@ -55,7 +56,8 @@ async fn scenario(kiosk: &Kiosk, fridge: &str, s: &str) -> Result<()> {
 }
 
 async fn alarms(hub: &Hub) -> Result<Vec<Value>> {
-    Ok(reqwest::get(format!("{}/api/coldchain/alarms", hub.url()))
+    Ok(http_get(format!("{}/api/coldchain/alarms", hub.url()))
+        .send()
         .await?
         .error_for_status()?
         .json()
@@ -95,15 +97,13 @@ async fn wait_alarm(hub: &Hub, kind: &str, pred: impl Fn(&Value) -> bool) -> Res
 }
 
 async fn ack(hub: &Hub, id: &str, reason: &str, comment: &str) -> Result<reqwest::StatusCode> {
-    let r = reqwest::Client::new()
-        .post(format!("{}/coldchain/alarms/{id}/ack", hub.url()))
-        .form(&[
-            ("by", "Tess Technician"),
-            ("reason", reason),
-            ("comment", comment),
-        ])
-        .send()
-        .await?;
+    let r = post_as(
+        Role::Technician,
+        format!("{}/coldchain/alarms/{id}/ack", hub.url()),
+    )
+    .form(&[("reason", reason), ("comment", comment)])
+    .send()
+    .await?;
     Ok(r.status())
 }
 
@@ -180,7 +180,8 @@ async fn door_left_open_is_acknowledged_with_a_comment_and_clears() -> Result<()
         "{done}"
     );
     // The audit trail is on the alarm's page too.
-    let page = reqwest::get(format!("{}/coldchain/alarms/{id}", hub.url()))
+    let page = http_get(format!("{}/coldchain/alarms/{id}", hub.url()))
+        .send()
         .await?
         .text()
         .await?;
@@ -205,15 +206,14 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         vec![fast("fridge-1", high_delay), fast("fridge-2", high_delay)],
     )
     .await?;
-    let c = reqwest::Client::new();
     let mut lots = Vec::new();
     for (loc, lot) in [
         ("fridge-1", "INS-1"),
         ("fridge-1", "VAX-2"),
         ("fridge-2", "ADA-3"),
     ] {
-        let v: Value = c
-            .post(format!("{}/api/inventory/lots", hub.url()))
+        let v: Value = http_post(
+            format!("{}/api/inventory/lots", hub.url()))
             .json(&serde_json::json!({ "location": loc, "product": "Insulin", "lot": lot, "expiry": "2027-12-31", "quantity": 5 }))
             .send()
             .await?
@@ -230,7 +230,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         4000,
         "{a}"
     );
-    let lots_now: Vec<Value> = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+    let lots_now: Vec<Value> = http_get(format!("{}/api/inventory/lots", hub.url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -243,7 +244,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         }
     }
     // The holds screen shows the excursion's duration, peak and MKT.
-    let page = reqwest::get(format!("{}/inventory/holds", hub.url()))
+    let page = http_get(format!("{}/inventory/holds", hub.url()))
+        .send()
         .await?
         .text()
         .await?;
@@ -253,11 +255,10 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
     );
     // Held stock cannot be dispensed.
     let take = |lot: i64| {
-        let c = c.clone();
         let url = format!("{}/api/inventory/lots/{lot}/dispense", hub.url());
         async move {
-            c.post(url)
-                .json(&serde_json::json!({ "quantity": 1, "by": "Dr. Pia Pharmacist" }))
+            http_post(url)
+                .json(&serde_json::json!({ "quantity": 1 }))
                 .send()
                 .await
         }
@@ -271,10 +272,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
     );
     // A pharmacist releases one lot and discards the other.
     for (lot, decision) in [(lots[0], "release"), (lots[1], "discard")] {
-        let r = c
-            .post(format!("{}/inventory/lots/{lot}/decision", hub.url()))
+        let r = http_post(format!("{}/inventory/lots/{lot}/decision", hub.url()))
             .form(&[
-                ("by", "Dr. Pia Pharmacist"),
                 ("note", "Assessed with the stability data"),
                 ("decision", decision),
             ])
@@ -282,7 +281,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
             .await?;
         assert!(r.status().is_success(), "{}", r.status());
     }
-    let lots_now: Vec<Value> = reqwest::get(format!("{}/api/inventory/lots", hub.url()))
+    let lots_now: Vec<Value> = http_get(format!("{}/api/inventory/lots", hub.url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -305,9 +305,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         assert!(tr.iter().any(|s| s == step), "{step} missing from {tr:?}");
     }
     // A lot cannot be decided twice.
-    let again = c
-        .post(format!("{}/inventory/lots/{}/decision", hub.url(), lots[0]))
-        .form(&[("by", "X"), ("note", "again"), ("decision", "discard")])
+    let again = http_post(format!("{}/inventory/lots/{}/decision", hub.url(), lots[0]))
+        .form(&[("note", "again"), ("decision", "discard")])
         .send()
         .await?;
     assert_eq!(again.status(), reqwest::StatusCode::BAD_REQUEST);
@@ -425,7 +424,8 @@ async fn with_the_hub_away_the_buzzer_sounds_and_the_replay_raises_no_duplicate(
     hub.stop();
     scenario(&kiosk, "fridge-1", "compressor_failure").await?;
     let local = wait_for("kiosk buzzer", WAIT, || async {
-        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+        let v: Value = http_get(format!("{}/api/fridges", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -441,7 +441,8 @@ async fn with_the_hub_away_the_buzzer_sounds_and_the_replay_raises_no_duplicate(
     .await?;
     // Let some readings pile up while the hub is away, then bring it back.
     let buffered = wait_for("readings buffered", WAIT, || async {
-        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+        let v: Value = http_get(format!("{}/api/fridges", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -457,7 +458,8 @@ async fn with_the_hub_away_the_buzzer_sounds_and_the_replay_raises_no_duplicate(
     wait_alarm(&hub, "high_single", |a| a["id"] == id.as_str()).await?;
     // Replayed as historical, evaluated in event time: the same alarm, once.
     let v = wait_for("replay done", WAIT, || async {
-        let v: Value = reqwest::get(format!("{}/api/fridges", kiosk.url()))
+        let v: Value = http_get(format!("{}/api/fridges", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;

@@ -19,13 +19,11 @@ const CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,control
 async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     let tmp = tempdir("inventory-hub")?;
     let mut hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
-    let c = reqwest::Client::new();
     let base = hub.url();
 
     // A bad catalog file imports nothing and names its lines.
     let bad = format!("{CATALOG}09520000000042,Oops,x,1 mg,tablet,0,,no,room,1.00,reduced,,0,\n");
-    let r = c
-        .post(format!("{base}/api/catalog/import"))
+    let r = http_post(format!("{base}/api/catalog/import"))
         .body(bad)
         .send()
         .await?;
@@ -38,8 +36,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
             .any(|p| p["line"] == 4 && p["message"].as_str().unwrap_or("").contains("pack_size")),
         "{v}"
     );
-    let none: Value = c
-        .get(format!("{base}/api/catalog?q=lamo"))
+    let none: Value = http_get(format!("{base}/api/catalog?q=lamo"))
         .send()
         .await?
         .json()
@@ -49,8 +46,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
         Some(0),
         "nothing half-imported"
     );
-    let ok: Value = c
-        .post(format!("{base}/api/catalog/import"))
+    let ok: Value = http_post(format!("{base}/api/catalog/import"))
         .body(CATALOG)
         .send()
         .await?
@@ -60,7 +56,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     assert_eq!(ok["added"], 2);
 
     // The live feed says when stock moves.
-    let mut sse = c.get(format!("{base}/events/stream")).send().await?;
+    let mut sse = http_get(format!("{base}/events/stream")).send().await?;
 
     // Receiving: a typed Digital Link fills GTIN, batch and expiry (GS1 day 00 → end of month).
     let (st, g) = post_json(
@@ -80,7 +76,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     assert_eq!(g["product"]["name"], "Lamotrigine 100 mg tablets");
     let (st, lot) = post_json(
         format!("{base}/api/inventory/receive"),
-        json!({ "gtin": g["gtin"], "lot": g["batch"], "expiry": g["expiry"], "quantity": 10, "location": "shelf", "by": "Tom Technician" }),
+        json!({ "gtin": g["gtin"], "lot": g["batch"], "expiry": g["expiry"], "quantity": 10, "location": "shelf" }),
     )
     .await?;
     assert!(st.is_success(), "{lot}");
@@ -108,8 +104,7 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
         "photo",
         reqwest::multipart::Part::bytes(png).file_name("pack.png"),
     );
-    let g2: Value = c
-        .post(format!("{base}/api/inventory/gs1/image"))
+    let g2: Value = http_post(format!("{base}/api/inventory/gs1/image"))
         .multipart(form)
         .send()
         .await?
@@ -123,14 +118,13 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     );
     let (st, lm) = post_json(
         format!("{base}/api/inventory/receive"),
-        json!({ "gtin": g2["gtin"], "lot": g2["batch"], "expiry": g2["expiry"], "quantity": 4, "location": "shelf", "by": "Tom Technician" }),
+        json!({ "gtin": g2["gtin"], "lot": g2["batch"], "expiry": g2["expiry"], "quantity": 4, "location": "shelf" }),
     )
     .await?;
     assert!(st.is_success(), "{lm}");
 
     // Dashboard: Lamictal (4 free) is below its reorder point of 30.
-    let dash: Value = c
-        .get(format!("{base}/api/inventory/dashboard"))
+    let dash: Value = http_get(format!("{base}/api/inventory/dashboard"))
         .send()
         .await?
         .json()
@@ -145,13 +139,13 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     // Damage hold: dispensing is refused with a plain message.
     let (st, _) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/hold"),
-        json!({ "reason": "damage", "note": "wet carton", "by": "Pia" }),
+        json!({ "reason": "damage", "note": "wet carton" }),
     )
     .await?;
     assert!(st.is_success());
     let (st, refused) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/dispense"),
-        json!({ "quantity": 1, "by": "Pia" }),
+        json!({ "quantity": 1 }),
     )
     .await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
@@ -164,13 +158,13 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     );
     let (st, _) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/decision"),
-        json!({ "decision": "release", "note": "inner packs dry", "by": "Pia" }),
+        json!({ "decision": "release", "note": "inner packs dry" }),
     )
     .await?;
     assert!(st.is_success());
     let (st, d) = post_json(
         format!("{base}/api/inventory/lots/{lot_id}/dispense"),
-        json!({ "quantity": 2, "by": "Pia", "order_ref": "ORD-77", "patient": "Anna Muster" }),
+        json!({ "quantity": 2, "order_ref": "ORD-77", "patient": "Anna Muster" }),
     )
     .await?;
     assert!(st.is_success(), "{d}");
@@ -180,7 +174,14 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     let ask = |q: &str| {
         let url = format!("{}/api/availability?q={q}", kiosk.url());
         async move {
-            Ok::<Value, anyhow::Error>(reqwest::get(url).await?.error_for_status()?.json().await?)
+            Ok::<Value, anyhow::Error>(
+                http_get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?,
+            )
         }
     };
     let live = wait_for("a live availability answer", WAIT, || async {
@@ -202,19 +203,18 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     // Recall: the trace names the order and the patient; CSV for the authority.
     let (st, rec) = post_json(
         format!("{base}/api/inventory/recall"),
-        json!({ "gtin": "09520000002992", "batch": "LT-9", "reason": "Swissmedic recall 2026-0042", "by": "Pia" }),
+        json!({ "gtin": "09520000002992", "batch": "LT-9", "reason": "Swissmedic recall 2026-0042" }),
     )
     .await?;
     assert!(st.is_success(), "{rec}");
     assert_eq!(rec["trace"][0]["order_ref"], "ORD-77");
-    let csv = c
-        .get(format!(
-            "{base}/inventory/trace.csv?gtin=09520000002992&batch=LT-9"
-        ))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let csv = http_get(format!(
+        "{base}/inventory/trace.csv?gtin=09520000002992&batch=LT-9"
+    ))
+    .send()
+    .await?
+    .text()
+    .await?;
     assert!(
         csv.lines()
             .nth(1)

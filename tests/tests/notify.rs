@@ -52,18 +52,17 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
     );
     let hub = Hub::start_with(&t.path().join("hub"), BrokerChoice::Embedded, None, &extra).await?;
     let base = hub.url();
-    let c = reqwest::Client::new();
     hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
         .await?;
     let biaxin = "09520000002305";
     ok(post_json(
         format!("{base}/api/inventory/receive"),
-        json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf", "by": "Tom" }),
+        json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf" }),
     )
     .await?)?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("k1"), &hub, "k1", "").await?;
     let plan = r#"CHMED16A0{"Id":"n1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{"FName":"Chloé","LName":"Dubois","BDt":"1970-05-06","Lng":"FR"},"Medicaments":[]}"#;
-    c.post(format!("{}/api/sim/show", kiosk.url()))
+    http_post(format!("{}/api/sim/show", kiosk.url()))
         .json(&json!({ "text": plan, "hold_ms": 800 }))
         .send()
         .await?
@@ -85,13 +84,13 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
     let act = |a: &str| {
         post_json(
             format!("{base}/api/orders/{id}/action"),
-            json!({ "action": a, "by": "Pia" }),
+            json!({ "action": a }),
         )
     };
     let notify = || {
         post_json(
             format!("{base}/api/orders/{id}/notify"),
-            json!({ "kind": "needs_word", "by": "Pia" }),
+            json!({ "kind": "needs_word" }),
         )
     };
 
@@ -116,14 +115,14 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
         post_json(
             format!("{base}/api/patients/{pid}"),
             json!({ "name": "Chloé Dubois", "birth_date": "1970-05-06", "language": "FR",
-                    "email": "chloe@example.test", "phone": "+41790000000", "notify_channel": channel, "by": "Tom" }),
+                    "email": "chloe@example.test", "phone": "+41790000000", "notify_channel": channel }),
         )
     };
     ok(opt_in("email").await?)?;
     ok(act("start_review").await?)?;
     ok(post_json(
         format!("{base}/api/orders/{id}/lines"),
-        json!({ "gtin": biaxin, "packs": 1, "sig": "1-0-1-0", "by": "Pia" }),
+        json!({ "gtin": biaxin, "packs": 1, "sig": "1-0-1-0" }),
     )
     .await?)?;
     for a in ["approve", "start_filling", "mark_ready"] {
@@ -204,11 +203,7 @@ async fn patients_are_told_in_their_language_and_failed_sends_are_retried() -> R
     );
     fail.store(0, Ordering::SeqCst);
     let nid = third["id"].as_i64().ok_or_else(|| anyhow!("no id"))?;
-    ok(post_json(
-        format!("{base}/api/notifications/{nid}/retry"),
-        json!({ "by": "Pia" }),
-    )
-    .await?)?;
+    ok(post_json(format!("{base}/api/notifications/{nid}/retry"), json!({})).await?)?;
     wait_for("the retried SMS sent", WAIT, || async {
         let o = get_json(format!("{base}/api/orders/{id}")).await?;
         Ok((o["notifications"][2]["state"] == "sent").then_some(()))

@@ -13,8 +13,7 @@ use rxedge_tests::sim_show as show;
 
 /// Posts a file to the desk upload API: `(status, body)`.
 async fn upload(hub: &Hub, name: &str, bytes: Vec<u8>) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/ocr/jobs?filename={name}", hub.url()))
+    let r = http_post(format!("{}/api/ocr/jobs?filename={name}", hub.url()))
         .body(bytes)
         .send()
         .await?;
@@ -62,8 +61,7 @@ async fn a_kiosk_paper_scan_becomes_a_draft_on_the_hub() -> Result<()> {
     let t = tempdir("ocr-kiosk")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
-    reqwest::Client::new()
-        .post(format!("{}/api/paper/start", kiosk.url()))
+    http_post(format!("{}/api/paper/start", kiosk.url()))
         .send()
         .await?
         .error_for_status()?;
@@ -99,7 +97,8 @@ async fn a_kiosk_paper_scan_becomes_a_draft_on_the_hub() -> Result<()> {
     let d = &j["draft"];
     let got = items(d);
     // Keep the page as the hub got it, to look at when this fails.
-    let page = reqwest::get(format!("{}/ocr/jobs/{job_id}/image", hub.url()))
+    let page = http_get(format!("{}/ocr/jobs/{job_id}/image", hub.url()))
+        .send()
         .await?
         .bytes()
         .await?;

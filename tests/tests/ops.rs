@@ -3,7 +3,8 @@
 
 use anyhow::{anyhow, Context as _, Result};
 use rxedge_tests::{
-    free_port, skip_or_fail, tempdir, wait_committed, wait_for, BrokerChoice, Hub, Kiosk,
+    free_port, http_get, http_post, skip_or_fail, tempdir, wait_committed, wait_for, BrokerChoice,
+    Hub, Kiosk,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -87,7 +88,8 @@ async fn hub_and_kiosk_tell_systemd_when_ready_ping_the_watchdog_and_say_stoppin
     )
     .await?;
 
-    let health: Value = reqwest::get(format!("{}/healthz", hub.url()))
+    let health: Value = http_get(format!("{}/healthz", hub.url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -102,7 +104,7 @@ async fn hub_and_kiosk_tell_systemd_when_ready_ping_the_watchdog_and_say_stoppin
         "kiosk health to notice",
         Duration::from_secs(30),
         || async {
-            let r = reqwest::get(format!("{}/healthz", kiosk.url())).await?;
+            let r = http_get(format!("{}/healthz", kiosk.url())).send().await?;
             let code = r.status();
             let v: Value = r.json().await?;
             Ok((code == reqwest::StatusCode::SERVICE_UNAVAILABLE).then_some(v))
@@ -172,8 +174,7 @@ async fn a_backup_taken_while_the_hub_works_restores_into_a_new_hub() -> Result<
         rxedge_shared::sign::Context::Blob,
         sha.as_bytes(),
     );
-    let c = reqwest::Client::new();
-    let r = c
+    let r = reqwest::Client::new()
         .put(format!("{}/api/blobs/{sha}", hub.url()))
         .header("x-rxedge-kiosk", "k1")
         .header("x-rxedge-signature", sig)
@@ -185,9 +186,8 @@ async fn a_backup_taken_while_the_hub_works_restores_into_a_new_hub() -> Result<
     // Scans keep arriving while the backup is taken.
     let burst = {
         let url = format!("{}/api/sim/burst", kiosk.url());
-        let c = c.clone();
         tokio::spawn(async move {
-            c.post(url)
+            http_post(url)
                 .json(&serde_json::json!({ "count": 400, "prefix": "during", "rate_per_sec": 200 }))
                 .timeout(Duration::from_secs(120))
                 .send()
@@ -229,10 +229,13 @@ async fn a_backup_taken_while_the_hub_works_restores_into_a_new_hub() -> Result<
         during.len()
     );
     assert_eq!(during, (0..during.len() as u64).collect::<Vec<_>>());
-    let got = reqwest::get(format!("{}/api/blobs/{sha}", h2.url())).await?;
+    let got = http_get(format!("{}/api/blobs/{sha}", h2.url()))
+        .send()
+        .await?;
     assert_eq!(got.status(), reqwest::StatusCode::OK);
     assert_eq!(got.bytes().await?.to_vec(), image);
-    let check: Value = reqwest::get(format!("{}/api/inventory/ledger-check", h2.url()))
+    let check: Value = http_get(format!("{}/api/inventory/ledger-check", h2.url()))
+        .send()
         .await?
         .json()
         .await?;
@@ -281,8 +284,7 @@ fn lan_ip() -> Option<std::net::IpAddr> {
 }
 
 async fn prom_query(base: &str, q: &str) -> Result<Vec<Value>> {
-    let v: Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/query"))
+    let v: Value = http_get(format!("{base}/api/v1/query"))
         .query(&[("query", q)])
         .send()
         .await?
@@ -316,7 +318,9 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
     kiosk.burst("scrape", 20).await?;
     wait_committed(&hub, "k1", "scrape", 20, Duration::from_secs(60)).await?;
     if let Some(ip) = lan_ip() {
-        let r = reqwest::get(format!("http://{ip}:{}/metrics", kiosk.ui_port)).await?;
+        let r = http_get(format!("http://{ip}:{}/metrics", kiosk.ui_port))
+            .send()
+            .await?;
         assert_eq!(
             r.status(),
             reqwest::StatusCode::FORBIDDEN,
@@ -368,8 +372,7 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
         let r = prom_query(&base, r#"rxedge_kiosk_mqtt_connected{job="rxedge-kiosk"}"#).await?;
         assert_eq!(r.first().map(value_of), Some(1.0), "{r:?}");
         // The simulator's camera runs the real QR pipeline on every frame it shows.
-        reqwest::Client::new()
-            .post(format!("{}/api/sim/show", kiosk.url()))
+        http_post(format!("{}/api/sim/show", kiosk.url()))
             .json(&serde_json::json!({ "text": "(01)09520000002992(17)271231(10)LOT1", "hold_ms": 1500 }))
             .send()
             .await?
@@ -389,8 +392,7 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
         let r = prom_query(&base, "rxedge_hub_ocr_oldest_queued_seconds").await?;
         assert_eq!(r.first().map(value_of), Some(0.0), "{r:?}");
         // The documented alert rules load and evaluate against live data.
-        let rules: Value = reqwest::get(format!("{base}/api/v1/rules"))
-            .await?
+        let rules: Value = http_get(format!("{base}/api/v1/rules")).send().await?
             .json()
             .await?;
         let rules = rules["data"]["groups"][0]["rules"]
@@ -411,7 +413,8 @@ async fn prometheus_scrapes_the_hub_and_the_kiosk() -> Result<()> {
             "hub health to name the offline kiosk",
             Duration::from_secs(30),
             || async {
-                let v: Value = reqwest::get(format!("{}/healthz", hub.url()))
+                let v: Value = http_get(format!("{}/healthz", hub.url()))
+                    .send()
                     .await?
                     .json()
                     .await?;

@@ -21,27 +21,27 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let tmp = tempdir("orders")?;
     let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let base = hub.url();
-    let c = reqwest::Client::new();
     hub.import_catalog(CATALOG).await?;
     for (gtin, lot, expiry, qty) in [
         ("09520000002992", "LATE", "2029-12-31", 10),
         ("09520000002992", "EARLY", "2028-01-31", 2),
         ("09520000002268", "OXY1", "2028-06-30", 5),
     ] {
-        let (st, v) = post_json(format!("{base}/api/inventory/receive"), json!({ "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "location": "shelf", "by": "Tom" })).await?;
+        let (st, v) = post_json(format!("{base}/api/inventory/receive"), json!({ "gtin": gtin, "lot": lot, "expiry": expiry, "quantity": qty, "location": "shelf" })).await?;
         assert!(st.is_success(), "{v}");
     }
 
     // The patient scans an eMediplan (CHMED16A, plain-JSON variant) at the kiosk.
     let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
     let plan = r#"CHMED16A0{"Id":"b5c2f1e0","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Auth":"7601000000001","Patient":{"FName":"Anna","LName":"Muster","BDt":"1950-03-04"},"Medicaments":[{"Id":"09520000002992","IdType":2,"Pos":[]}]}"#;
-    c.post(format!("{}/api/sim/show", kiosk.url()))
+    http_post(format!("{}/api/sim/show", kiosk.url()))
         .json(&json!({ "text": plan, "hold_ms": 800 }))
         .send()
         .await?
         .error_for_status()?;
     let shown = wait_for("the kiosk confirms the scan", WAIT, || async {
-        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+        let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -50,7 +50,8 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     })
     .await?;
     let order = wait_for("the order in the queue", WAIT, || async {
-        let list: Value = reqwest::get(format!("{base}/api/orders"))
+        let list: Value = http_get(format!("{base}/api/orders"))
+            .send()
             .await?
             .json()
             .await?;
@@ -69,9 +70,18 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         .ok_or_else(|| anyhow!("no id"))?
         .to_owned();
     let act = |body: Value| post_json(format!("{base}/api/orders/{id}/action"), body);
+    // Max, a second pharmacist, for the steps two people share.
+    let act_max = |body: Value| {
+        let url = format!("{base}/api/orders/{id}/action");
+        async move {
+            let r = post_user("max", url).json(&body).send().await?;
+            let st = r.status();
+            Ok::<_, anyhow::Error>((st, r.json().await.unwrap_or(Value::Null)))
+        }
+    };
 
     // Illegal steps are refused with a sentence; nothing is released without approval.
-    let (st, v) = act(json!({ "action": "pick_up", "by": "Pia" })).await?;
+    let (st, v) = act(json!({ "action": "pick_up" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert_eq!(v["error"], "an order that is received cannot pick up");
     let queue = || get_text(format!("{base}/orders"));
@@ -80,13 +90,13 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         before.contains(&shown) && !before.contains("held by"),
         "{before}"
     );
-    let (st, _) = act(json!({ "action": "start_review", "by": "Pia" })).await?;
+    let (st, _) = act(json!({ "action": "start_review" })).await?;
     assert!(st.is_success());
     // The queue page is rendered once per change: the step shows at once,
     // not when a cached page runs out.
     let after = queue().await?;
     assert!(after.contains("held by <strong>Pia</strong>"), "{after}");
-    let (st, v) = act(json!({ "action": "approve", "by": "Max" })).await?;
+    let (st, v) = act_max(json!({ "action": "approve" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert!(
         v["error"]
@@ -95,18 +105,18 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
             .contains("Pia is reviewing"),
         "{v}"
     );
-    let (st, v) = act(json!({ "action": "approve", "by": "Pia" })).await?;
+    let (st, v) = act(json!({ "action": "approve" })).await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
     for (gtin, packs) in [("09520000002992", 3), ("09520000002268", 1)] {
         let (st, v) = post_json(
             format!("{base}/api/orders/{id}/lines"),
-            json!({ "gtin": gtin, "packs": packs, "by": "Pia" }),
+            json!({ "gtin": gtin, "packs": packs }),
         )
         .await?;
         assert!(st.is_success(), "{v}");
     }
     // The oxycodone line is a controlled substance: a second confirmation is required.
-    let (st, v) = act(json!({ "action": "approve", "by": "Pia" })).await?;
+    let (st, v) = act(json!({ "action": "approve" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert!(
         v["error"]
@@ -117,10 +127,11 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     );
     // Six approvals at once (a double click, a second tab): one wins, the
     // others are refused, and only the winner's stock stays reserved.
-    let tries = futures::future::join_all((0..6).map(|_| {
-        act(json!({ "action": "approve", "gates": { "controlled_confirmed": true }, "by": "Pia" }))
-    }))
-    .await;
+    let tries =
+        futures::future::join_all((0..6).map(|_| {
+            act(json!({ "action": "approve", "gates": { "controlled_confirmed": true } }))
+        }))
+        .await;
     let mut won = Vec::new();
     for t in tries {
         let (st, v) = t?;
@@ -133,14 +144,16 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     assert_eq!(won.len(), 1, "exactly one approval wins: {won:?}");
     let approved = won.remove(0);
     assert_eq!(approved["state"], "approved");
-    let check: Value = reqwest::get(format!("{base}/api/inventory/ledger-check"))
+    let check: Value = http_get(format!("{base}/api/inventory/ledger-check"))
+        .send()
         .await?
         .json()
         .await?;
     assert_eq!(check["ok"], json!(true), "{check}");
 
     // FEFO: the 2 packs of EARLY first, then 1 of LATE.
-    let lots: Value = reqwest::get(format!("{base}/api/inventory/lots"))
+    let lots: Value = http_get(format!("{base}/api/inventory/lots"))
+        .send()
         .await?
         .json()
         .await?;
@@ -171,7 +184,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     assert_eq!(parsed["kind"], "pickup_ticket", "{parsed}");
 
     for step in ["start_filling", "mark_ready"] {
-        let (st, v) = act(json!({ "action": step, "by": "Max" })).await?;
+        let (st, v) = act_max(json!({ "action": step })).await?;
         assert!(st.is_success(), "{step}: {v}");
     }
 
@@ -179,8 +192,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let show = |text: String| {
         let url = format!("{}/api/sim/show", kiosk.url());
         async move {
-            reqwest::Client::new()
-                .post(url)
+            http_post(url)
                 .json(&json!({ "text": text, "hold_ms": 800 }))
                 .send()
                 .await?
@@ -191,7 +203,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     let last_scan = |seq_after: u64| {
         let url = format!("{}/api/scanner", kiosk.url());
         async move {
-            let s: Value = reqwest::get(url).await?.json().await?;
+            let s: Value = http_get(url).send().await?.json().await?;
             Ok::<Option<Value>, anyhow::Error>(Some(s["last"].clone()).filter(|l| {
                 l["kind"] == "pickup_ticket" && l["seq"].as_u64().unwrap_or(0) > seq_after
             }))
@@ -203,7 +215,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     assert!(scanned["ticket_problem"].is_null());
     let status = |order: String| {
         let url = format!("{}/api/order-status?id={order}", kiosk.url());
-        async move { Ok::<Value, anyhow::Error>(reqwest::get(url).await?.json().await?) }
+        async move { Ok::<Value, anyhow::Error>(http_get(url).send().await?.json().await?) }
     };
     let s = status(id.clone()).await?;
     assert_eq!(
@@ -240,7 +252,8 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         "{bad}"
     );
     assert!(bad["order"].is_null());
-    let orders: Value = reqwest::get(format!("{base}/api/orders"))
+    let orders: Value = http_get(format!("{base}/api/orders"))
+        .send()
         .await?
         .json()
         .await?;
@@ -251,7 +264,7 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     );
 
     // At the desk every pack is scanned first: the exact lots reserved.
-    let (st, v) = act(json!({ "action": "pick_up", "by": "Max" })).await?;
+    let (st, v) = act_max(json!({ "action": "pick_up" })).await?;
     assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
     assert!(
         v["error"]
@@ -261,10 +274,15 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         "{v}"
     );
     let scan = |code: &str| {
-        post_json(
+        let (url, body) = (
             format!("{base}/api/orders/{id}/handover"),
-            json!({ "code": code, "by": "Max" }),
-        )
+            json!({ "code": code }),
+        );
+        async move {
+            let r = post_user("max", url).json(&body).send().await?;
+            let st = r.status();
+            Ok::<_, anyhow::Error>((st, r.json().await.unwrap_or(Value::Null)))
+        }
     };
     // A later lot than reserved, another product, not a pack: refused in words.
     for (code, says) in [
@@ -298,11 +316,12 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
             .contains("already scanned"),
         "one pack too many: {v}"
     );
-    let (st, v) = act(json!({ "action": "pick_up", "by": "Max" })).await?;
+    let (st, v) = act_max(json!({ "action": "pick_up" })).await?;
     assert!(st.is_success(), "pick_up: {v}");
     let s = status(id.clone()).await?;
     assert_eq!(s["answer"]["order"]["status"], "picked_up", "{s}");
-    let done: Value = reqwest::get(format!("{base}/api/orders/{id}"))
+    let done: Value = http_get(format!("{base}/api/orders/{id}"))
+        .send()
         .await?
         .json()
         .await?;
@@ -332,15 +351,17 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         ]
     );
     // Stock left with the order and the patient on the ledger.
-    let trace: Value = reqwest::get(format!(
+    let trace: Value = http_get(format!(
         "{base}/api/inventory/trace?gtin=09520000002992&batch=EARLY"
     ))
+    .send()
     .await?
     .json()
     .await?;
     assert_eq!(trace[0]["order_ref"], id.as_str(), "{trace}");
     assert_eq!(trace[0]["patient"], "Anna Muster (1950-03-04)");
-    let lots: Value = reqwest::get(format!("{base}/api/inventory/lots"))
+    let lots: Value = http_get(format!("{base}/api/inventory/lots"))
+        .send()
         .await?
         .json()
         .await?;
@@ -351,7 +372,8 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     };
     assert_eq!(on_hand("EARLY"), Some((json!(0), json!(0))));
     assert_eq!(on_hand("LATE"), Some((json!(9), json!(0))));
-    let check: Value = reqwest::get(format!("{base}/api/inventory/ledger-check"))
+    let check: Value = http_get(format!("{base}/api/inventory/ledger-check"))
+        .send()
         .await?
         .json()
         .await?;

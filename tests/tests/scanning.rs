@@ -83,7 +83,8 @@ async fn emediplan_gs1_and_a_real_photo_arrive_at_the_hub_as_parsed_scans() -> R
         .await?;
         let read_so_far = n as u64 + 1;
         wait_for(&format!("{read_so_far} of 4 codes read"), WAIT, || async {
-            let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+            let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+                .send()
                 .await?
                 .json()
                 .await?;
@@ -120,8 +121,7 @@ async fn an_unplugged_camera_is_reported_and_recovers() -> Result<()> {
     let plug = |unplugged: bool| {
         let url = format!("{}/api/sim/camera", kiosk.url());
         async move {
-            reqwest::Client::new()
-                .post(url)
+            http_post(url)
                 .json(&serde_json::json!({ "unplugged": unplugged }))
                 .send()
                 .await?
@@ -146,7 +146,8 @@ async fn an_unplugged_camera_is_reported_and_recovers() -> Result<()> {
     };
     plug(true).await?;
     let s: Value = wait_for("out of order on the kiosk", WAIT, || async {
-        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+        let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -193,8 +194,7 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     let t = tempdir("scan-paper")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
-    let c = reqwest::Client::new();
-    c.post(format!("{}/api/paper/start", kiosk.url()))
+    http_post(format!("{}/api/paper/start", kiosk.url()))
         .send()
         .await?
         .error_for_status()?;
@@ -206,7 +206,8 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     .await?;
     // The gate sees a good page, the kiosk captures it by itself.
     let probe = || async {
-        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+        let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -241,7 +242,9 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     })
     .await?;
     let jpeg = wait_for("image on the hub", WAIT, || async {
-        let r = reqwest::get(format!("{}/api/blobs/{sha}", hub.url())).await?;
+        let r = http_get(format!("{}/api/blobs/{sha}", hub.url()))
+            .send()
+            .await?;
         Ok(if r.status().is_success() {
             Some(r.bytes().await?)
         } else {
@@ -259,7 +262,8 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     );
     // Once the hub has it, the kiosk forgets it.
     wait_for("image deleted from the kiosk", WAIT, || async {
-        let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
+        let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -357,7 +361,7 @@ async fn the_hub_refuses_oversize_unsigned_and_damaged_images_with_a_message() -
     );
     let r = patch(120_000, &image[120_000..], &sha).await?;
     assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    let stored = reqwest::get(&url).await?.bytes().await?;
+    let stored = http_get(&url).send().await?.bytes().await?;
     assert_eq!(stored.as_ref(), image.as_slice());
     // A damaged resumable upload is refused at its last piece and starts over.
     let good = &image[..1000];

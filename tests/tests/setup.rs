@@ -7,7 +7,7 @@ use rxedge_tests::*;
 use serde_json::{json, Value};
 
 async fn post(url: &str, body: Value) -> Result<(reqwest::StatusCode, Value)> {
-    let r = reqwest::Client::new().post(url).json(&body).send().await?;
+    let r = http_post(url).json(&body).send().await?;
     let st = r.status();
     Ok((st, r.json().await.unwrap_or(Value::Null)))
 }
@@ -23,7 +23,9 @@ fn form(username: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_refuses_bad_input_creates_one_admin_and_then_closes() -> Result<()> {
     let t = tempdir("setup")?;
-    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let mut hub = Hub::prepare(&t.path().join("hub"), BrokerChoice::Embedded, None, "").await?;
+    hub.accounts = false;
+    hub.spawn().await?;
     let url = format!("{}/api/setup", hub.url());
     for (patch, says) in [
         (
@@ -68,7 +70,7 @@ async fn setup_refuses_bad_input_creates_one_admin_and_then_closes() -> Result<(
     assert_eq!(admins, 1);
     let (st, v) = post(&url, form("eve")).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT, "{v}");
-    let home = reqwest::get(hub.url()).await?.text().await?;
+    let home = http_get(hub.url()).send().await?.text().await?;
     assert!(home.contains("Apotheke am See") && !home.contains("Set it up"));
 
     // Accounts from the command line: the password from the environment.

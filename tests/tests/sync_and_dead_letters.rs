@@ -12,14 +12,16 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn edit(hub: &Hub, body: serde_json::Value) -> Result<serde_json::Value> {
-    Ok(reqwest::Client::new()
-        .post(format!("{}/api/kiosks/k1/config", hub.url()))
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
+    Ok(post_as(
+        Role::Technician,
+        format!("{}/api/kiosks/k1/config", hub.url()),
+    )
+    .json(&body)
+    .send()
+    .await?
+    .error_for_status()?
+    .json()
+    .await?)
 }
 
 async fn kiosk_config(k: &Kiosk) -> Result<Option<(u64, String)>> {
@@ -63,7 +65,8 @@ async fn config_reaches_online_and_offline_kiosks_and_survives_without_hub() -> 
     assert!(started.elapsed() < Duration::from_secs(10));
     // The hub learns the running version from the heartbeat.
     wait_for("hub sees v2 running", WAIT, || async {
-        let ks: serde_json::Value = reqwest::get(format!("{}/api/kiosks", hub.url()))
+        let ks: serde_json::Value = http_get(format!("{}/api/kiosks", hub.url()))
+            .send()
             .await?
             .json()
             .await?;
@@ -78,7 +81,8 @@ async fn config_reaches_online_and_offline_kiosks_and_survives_without_hub() -> 
         serde_json::json!({ "store_name": "Pharmacie du Lac", "languages": ["fr", "de"] }),
     )
     .await?;
-    let frag = reqwest::get(format!("{}/fragments/kiosks", hub.url()))
+    let frag = http_get(format!("{}/fragments/kiosks", hub.url()))
+        .send()
         .await?
         .text()
         .await?;
@@ -225,7 +229,8 @@ async fn forged_unknown_replayed_and_garbage_go_to_dead_letters_while_traffic_fl
     let rows = committed(&pool, "k1").await?;
     assert!(rows.iter().all(|(_, t)| t != "forged" && t != "replayed"));
     // The counters say the same.
-    let m = reqwest::get(format!("{}/metrics", hub.url()))
+    let m = http_get(format!("{}/metrics", hub.url()))
+        .send()
         .await?
         .text()
         .await?;

@@ -1,10 +1,16 @@
-//! Accounts and store settings.
+//! Accounts, sign-in and store settings.
 //!
-//! What exists so far: accounts with a role and an argon2id password hash,
-//! created by the first-run wizard (`/setup`) or `rxedge-hub user add`, and
-//! the runtime store name. Sign-in, sessions and the role checks on every
-//! route are the security issue's work and are not enforced yet.
+//! Accounts have a role and an argon2id password hash; they are created by
+//! the first-run wizard (`/setup`), an administrator (`/admin/users`) or
+//! `rxedge-hub user add`. People sign in to a server-side session
+//! ([`session`]); the web guard ([`guard`]) applies the role matrix
+//! ([`policy`]) and the CSRF check on every route, and sign-in is throttled
+//! per account and per address ([`throttle`]).
 
+pub mod guard;
+pub mod policy;
+pub mod session;
+pub mod throttle;
 pub mod web;
 
 use crate::store::Db;
@@ -12,7 +18,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier 
 use argon2::Argon2;
 use rand::RngCore as _;
 
-/// Roles, as the security issue's role matrix will use them.
+/// Role names, as stored (see [`policy::Role`]).
 pub const ROLES: [&str; 3] = ["admin", "pharmacist", "technician"];
 
 /// Shortest password accepted.
@@ -123,6 +129,19 @@ pub async fn create_user(db: &Db, u: &NewUser<'_>, by: &str, now_ms: i64) -> Res
             u.username
         )));
     }
+    crate::audit::record(
+        db,
+        &crate::audit::NewEntry {
+            actor: by,
+            action: "user.add",
+            subject: u.username,
+            detail: &serde_json::json!({ "role": u.role, "name": u.display_name.trim() })
+                .to_string(),
+            ip: "",
+            at_ms: now_ms,
+        },
+    )
+    .await;
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! plans, and the daily Z report (printable and CSV).
 
 use super::{BillingError, Invoice, Quote, Settings};
-use crate::web::{actor, fmt_utc, layout, AppError, AppState};
+use crate::auth::session::Staff;
+use crate::web::{fmt_utc, layout, AppError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -88,22 +89,17 @@ async fn quote_json(
     ))
 }
 
-#[derive(Deserialize)]
-struct By {
-    by: String,
-}
-
 async fn finalise(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Json(b): Json<By>,
+    user: Staff,
 ) -> Result<Json<Invoice>, AppError> {
     let inv = super::finalise(
         &s.0.db,
         settings(&s),
         s.0.store.as_str(),
         &id,
-        actor(&b.by)?,
+        user.name.as_str(),
         now_ms(),
     )
     .await?;
@@ -129,12 +125,12 @@ async fn invoice_json(
 struct PayReq {
     method: String,
     amount: String,
-    by: String,
 }
 
 async fn pay(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(p): Json<PayReq>,
 ) -> Result<Json<Value>, AppError> {
     let amount = money(&p.amount, "amount")?;
@@ -143,7 +139,7 @@ async fn pay(
         &id,
         p.method.trim(),
         amount,
-        actor(&p.by)?,
+        user.name.as_str(),
         now_ms(),
     )
     .await?;
@@ -156,15 +152,15 @@ async fn pay(
 #[derive(Deserialize)]
 struct CreditReq {
     reason: String,
-    by: String,
 }
 
 async fn credit(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(c): Json<CreditReq>,
 ) -> Result<Json<Invoice>, AppError> {
-    let by = actor(&c.by)?;
+    let by = user.name.as_str();
     Ok(Json(
         super::credit(&s.0.db, s.0.store.as_str(), &id, &c.reason, by, now_ms()).await?,
     ))
@@ -183,14 +179,12 @@ struct PlanReq {
     share_percent: String,
     #[serde(default)]
     annual_cap: String,
-    by: String,
 }
 
 async fn create_plan(
     State(s): State<AppState>,
     Json(p): Json<PlanReq>,
 ) -> Result<Json<super::PlanRow>, AppError> {
-    actor(&p.by)?;
     let plan = match p.kind.trim() {
         "not_covered" => Plan::NotCovered,
         "copay" => Plan::Copay {
@@ -229,15 +223,15 @@ async fn plans_json(State(s): State<AppState>) -> Result<Json<Vec<super::PlanRow
 struct SetPlan {
     #[serde(default)]
     plan_id: String,
-    by: String,
 }
 
 async fn set_plan(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(p): Json<SetPlan>,
 ) -> Result<Json<Value>, AppError> {
-    let by = actor(&p.by)?;
+    let by = user.name.as_str();
     let plan = Some(p.plan_id.trim()).filter(|x| !x.is_empty());
     super::set_patient_plan(&s.0.db, &id, plan, by, now_ms()).await?;
     Ok(Json(json!({ "message": "Plan saved." })))
@@ -347,7 +341,6 @@ async fn billing_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                 input name="share_percent" placeholder="Share % (coinsurance)";
                 input name="annual_cap" placeholder="Annual cap (coinsurance)";
                 input name="per_line" placeholder="Copay per line";
-                input name="by" required placeholder="Your name";
                 button { "Add plan" } output {}
             }
         },
@@ -384,7 +377,6 @@ pub async fn price_section(s: &AppState, order: &crate::orders::Order) -> Result
                 None => {
                     @if open {
                         form data-api=(format!("/api/orders/{}/invoice", order.id)) data-next="/invoices/{id}" {
-                            input name="by" required placeholder="Your name";
                             button { "Finalise the invoice" } output {}
                         }
                     } @else { p { "Invoiced once approved (final at pick-up at the latest)." } }
@@ -463,13 +455,11 @@ async fn invoice_page(
                 form data-api=(format!("/api/invoices/{}/payments", inv.id)) data-next=(format!("/invoices/{}", inv.id)) {
                     select name="method" { option value="cash" { "cash" } option value="card" { "card" } option value="insurer" { "insurer" } }
                     input name="amount" required placeholder="Amount, e.g. 12.50 (negative: refund)";
-                    input name="by" required placeholder="Your name";
                     button { "Record payment" } output {}
                 }
                 @if inv.kind == "invoice" {
                     form data-api=(format!("/api/invoices/{}/credit", inv.id)) data-next="/invoices/{id}" {
                         input name="reason" required placeholder="Reason for the credit note";
-                        input name="by" required placeholder="Your name";
                         button { "Issue credit note" } output {}
                     }
                 }

@@ -3,6 +3,7 @@
 //! pharmacist's decision on stock held after an excursion.
 
 use super::service::{log, Msg};
+use crate::auth::session::Staff;
 use crate::web::{layout, AppError, AppState};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
@@ -318,7 +319,6 @@ async fn alarm_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             @if state == "active" {
                 form.ack method="post" action=(format!("/coldchain/alarms/{id}/ack")) {
                     h2 { "Acknowledge" }
-                    label { "Your name " input name="by" required autocomplete="name"; }
                     label { "Reason "
                         select name="reason" {
                             option value="investigated" { "Investigated, cause found" }
@@ -346,7 +346,6 @@ async fn alarm_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
 
 #[derive(Deserialize)]
 struct AckForm {
-    by: String,
     reason: String,
     comment: String,
 }
@@ -354,13 +353,11 @@ struct AckForm {
 async fn ack(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Form(f): Form<AckForm>,
 ) -> Result<Response, AppError> {
-    let by = f.by.trim();
+    let by = user.name.as_str();
     let comment = f.comment.trim();
-    if by.is_empty() {
-        return Err(AppError::BadRequest("Please give your name.".into()));
-    }
     if comment.chars().count() < 3 {
         return Err(AppError::BadRequest(
             "An acknowledgement needs a comment: what did you find, what did you do?".into(),
@@ -706,7 +703,6 @@ async fn rules_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                         (num(&format!("t{i}_delay_secs"), "Alarm delay (s)", t.delay_secs.to_string()))
                     }
                 }
-                label { "Your name " input name="by" required; }
                 button type="submit" { "Save and send to the kiosk" }
             }
         },
@@ -716,6 +712,7 @@ async fn rules_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
 async fn save_rules(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let get = |k: &str| {
@@ -734,9 +731,7 @@ async fn save_rules(
             .and_then(|v| v.parse::<f64>().ok())
             .ok_or_else(|| bad(k))
     };
-    let by = get("by")
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| AppError::BadRequest("Please give your name.".into()))?;
+    let by = &user.username;
     let (kiosk, cfg) = owner_of(&s, &id).await?;
     let mut temp = Vec::new();
     for i in 0.. {
@@ -913,7 +908,6 @@ async fn holds_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                 td { (r.quantity) } td { (r.location) } td.excursion { (facts) }
                 td {
                     form method="post" action=(format!("/inventory/lots/{lot_id}/decision")) {
-                        input name="by" required placeholder="Pharmacist";
                         input name="note" required placeholder="Why";
                         button name="decision" value="release" { "Release" }
                         button name="decision" value="discard" { "Discard" }

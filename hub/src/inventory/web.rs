@@ -6,6 +6,7 @@
 //! message next to the form.
 
 use super::{At, Count, InvError, Lot, MoveCtx, NewLot, Receipt};
+use crate::auth::session::Staff;
 use crate::catalog;
 use crate::web::{fmt_utc, layout, AppError, AppState, FeedItem};
 use axum::extract::{Multipart, Path, Query, State};
@@ -113,16 +114,14 @@ async fn lot_json(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Json
 struct AddLot {
     #[serde(flatten)]
     lot: NewLot,
-    #[serde(default)]
-    by: Option<String>,
 }
 
 async fn add_lot(
     State(s): State<AppState>,
+    user: Staff,
     Json(l): Json<AddLot>,
 ) -> Result<Json<Value>, AppError> {
-    let by = l.by.unwrap_or_else(|| "opening stock".into());
-    let id = super::open_lot(&s.0.db, &l.lot, &ctx(&by), at()).await?;
+    let id = super::open_lot(&s.0.db, &l.lot, &ctx(&user.name), at()).await?;
     let lot = super::lot(&s.0.db, id)
         .await?
         .ok_or_else(|| AppError::Internal(format!("lot {id} vanished")))?;
@@ -133,7 +132,6 @@ async fn add_lot(
 #[derive(Deserialize)]
 struct Take {
     quantity: i64,
-    by: String,
     #[serde(default)]
     order_ref: Option<String>,
     #[serde(default)]
@@ -145,12 +143,13 @@ struct Take {
 async fn dispense(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(d): Json<Take>,
 ) -> Result<Json<Value>, AppError> {
     let c = MoveCtx {
         order_ref: d.order_ref,
         patient: d.patient,
-        ..ctx(&d.by)
+        ..ctx(&user.name)
     };
     let (_, b) = super::move_stock(
         &s.0.db,
@@ -161,7 +160,7 @@ async fn dispense(
         at(),
     )
     .await?;
-    tracing::info!(lot = id, quantity = d.quantity, by = %d.by.trim(), "dispensed");
+    tracing::info!(lot = id, quantity = d.quantity, by = %user.name.as_str(), "dispensed");
     stock_moved(&s);
     Ok(Json(
         json!({ "id": id, "dispensed": d.quantity, "on_hand": b.on_hand }),
@@ -172,23 +171,24 @@ async fn dispense(
 struct Adjust {
     quantity: i64,
     reason: String,
-    by: String,
 }
 
 async fn adjust(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(a): Json<Adjust>,
 ) -> Result<Json<Value>, AppError> {
-    movement(&s, id, MoveKind::Adjustment, a).await
+    movement(&s, id, MoveKind::Adjustment, a, user).await
 }
 
 async fn write_off(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(a): Json<Adjust>,
 ) -> Result<Json<Value>, AppError> {
-    movement(&s, id, MoveKind::WriteOff, a).await
+    movement(&s, id, MoveKind::WriteOff, a, user).await
 }
 
 async fn movement(
@@ -196,10 +196,11 @@ async fn movement(
     id: i64,
     kind: MoveKind,
     a: Adjust,
+    user: Staff,
 ) -> Result<Json<Value>, AppError> {
     let c = MoveCtx {
         reason: a.reason,
-        ..ctx(&a.by)
+        ..ctx(&user.name)
     };
     let (_, b) = super::move_stock(&s.0.db, id, kind, a.quantity, &c, at()).await?;
     stock_moved(s);
@@ -212,7 +213,6 @@ async fn movement(
 struct Transfer {
     to: String,
     quantity: i64,
-    by: String,
     #[serde(default)]
     reason: String,
 }
@@ -220,11 +220,12 @@ struct Transfer {
 async fn transfer(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(t): Json<Transfer>,
 ) -> Result<Json<Value>, AppError> {
     let c = MoveCtx {
         reason: t.reason,
-        ..ctx(&t.by)
+        ..ctx(&user.name)
     };
     let to = super::transfer(&s.0.db, id, t.to.trim(), t.quantity, &c, at()).await?;
     stock_moved(&s);
@@ -235,12 +236,12 @@ async fn transfer(
 struct Hold {
     reason: String,
     note: String,
-    by: String,
 }
 
 async fn hold(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(h): Json<Hold>,
 ) -> Result<Json<Value>, AppError> {
     let reason = match HoldReason::parse(h.reason.trim()) {
@@ -253,7 +254,7 @@ async fn hold(
     };
     let c = MoveCtx {
         reason: h.note,
-        ..ctx(&h.by)
+        ..ctx(&user.name)
     };
     super::hold(&s.0.db, id, reason, &c, now_ms()).await?;
     stock_moved(&s);
@@ -262,25 +263,22 @@ async fn hold(
 
 #[derive(Deserialize)]
 struct Decision {
-    by: String,
     note: String,
     decision: String,
 }
 
-async fn decide_inner(s: &AppState, id: i64, d: Decision) -> Result<Lot, AppError> {
+async fn decide_inner(s: &AppState, id: i64, d: Decision, user: Staff) -> Result<Lot, AppError> {
     let release = match d.decision.as_str() {
         "release" => true,
         "discard" => false,
         other => return Err(AppError::BadRequest(format!("unknown decision {other:?}"))),
     };
-    if d.by.trim().is_empty() || d.note.trim().is_empty() {
-        return Err(AppError::BadRequest(
-            "A decision needs the pharmacist's name and a reason.".into(),
-        ));
+    if d.note.trim().is_empty() {
+        return Err(AppError::BadRequest("A decision needs a reason.".into()));
     }
     let c = MoveCtx {
         reason: d.note,
-        ..ctx(&d.by)
+        ..ctx(&user.name)
     };
     let lot = super::decide_hold(&s.0.db, id, release, &c, at()).await?;
     stock_moved(s);
@@ -290,32 +288,34 @@ async fn decide_inner(s: &AppState, id: i64, d: Decision) -> Result<Lot, AppErro
 async fn decide(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     axum::Form(d): axum::Form<Decision>,
 ) -> Result<Response, AppError> {
-    decide_inner(&s, id, d).await?;
+    decide_inner(&s, id, d, user).await?;
     Ok(axum::response::Redirect::to("/inventory/holds").into_response())
 }
 
 async fn decide_json(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(d): Json<Decision>,
 ) -> Result<Json<Lot>, AppError> {
-    Ok(Json(decide_inner(&s, id, d).await?))
+    Ok(Json(decide_inner(&s, id, d, user).await?))
 }
 
 #[derive(Deserialize)]
 struct ReceiveReq {
     #[serde(flatten)]
     receipt: Receipt,
-    by: String,
 }
 
 async fn receive(
     State(s): State<AppState>,
+    user: Staff,
     Json(r): Json<ReceiveReq>,
 ) -> Result<Json<Lot>, AppError> {
-    let lot = super::receive(&s.0.db, &r.receipt, &ctx(&r.by), at()).await?;
+    let lot = super::receive(&s.0.db, &r.receipt, &ctx(&user.name), at()).await?;
     tracing::info!(lot = lot.id, gtin = ?lot.gtin, batch = %lot.lot, quantity = r.receipt.quantity, "received");
     stock_moved(&s);
     Ok(Json(lot))
@@ -326,16 +326,16 @@ struct ReserveReq {
     gtin: String,
     quantity: i64,
     order_ref: String,
-    by: String,
 }
 
 async fn reserve(
     State(s): State<AppState>,
+    user: Staff,
     Json(r): Json<ReserveReq>,
 ) -> Result<Json<Value>, AppError> {
     let c = MoveCtx {
         order_ref: Some(r.order_ref),
-        ..ctx(&r.by)
+        ..ctx(&user.name)
     };
     let got = super::reserve_fefo(
         &s.0.db,
@@ -352,7 +352,6 @@ async fn reserve(
 
 #[derive(Deserialize)]
 struct CloseReq {
-    by: String,
     #[serde(default)]
     patient: Option<String>,
 }
@@ -360,9 +359,9 @@ struct CloseReq {
 async fn release(
     State(s): State<AppState>,
     Path(id): Path<i64>,
-    Json(r): Json<CloseReq>,
+    user: Staff,
 ) -> Result<Json<Lot>, AppError> {
-    let lot = super::close_reservation(&s.0.db, id, false, &ctx(&r.by), at()).await?;
+    let lot = super::close_reservation(&s.0.db, id, false, &ctx(&user.name), at()).await?;
     stock_moved(&s);
     Ok(Json(lot))
 }
@@ -370,11 +369,12 @@ async fn release(
 async fn dispense_reservation(
     State(s): State<AppState>,
     Path(id): Path<i64>,
+    user: Staff,
     Json(r): Json<CloseReq>,
 ) -> Result<Json<Lot>, AppError> {
     let c = MoveCtx {
         patient: r.patient,
-        ..ctx(&r.by)
+        ..ctx(&user.name)
     };
     let lot = super::close_reservation(&s.0.db, id, true, &c, at()).await?;
     stock_moved(&s);
@@ -384,15 +384,15 @@ async fn dispense_reservation(
 #[derive(Deserialize)]
 struct StocktakeReq {
     note: String,
-    by: String,
     counts: Vec<Count>,
 }
 
 async fn stocktake(
     State(s): State<AppState>,
+    user: Staff,
     Json(r): Json<StocktakeReq>,
 ) -> Result<Json<Value>, AppError> {
-    let (id, lines) = super::stocktake(&s.0.db, &r.counts, &r.note, &ctx(&r.by), at()).await?;
+    let (id, lines) = super::stocktake(&s.0.db, &r.counts, &r.note, &ctx(&user.name), at()).await?;
     stock_moved(&s);
     Ok(Json(json!({ "id": id, "lines": lines })))
 }
@@ -402,16 +402,16 @@ struct RecallReq {
     gtin: String,
     batch: String,
     reason: String,
-    by: String,
 }
 
 async fn recall(
     State(s): State<AppState>,
+    user: Staff,
     Json(r): Json<RecallReq>,
 ) -> Result<Json<Value>, AppError> {
     let c = MoveCtx {
         reason: r.reason,
-        ..ctx(&r.by)
+        ..ctx(&user.name)
     };
     let rep = super::recall(&s.0.db, &r.gtin, &r.batch, &c, at()).await?;
     tracing::warn!(gtin = %r.gtin, batch = %r.batch, lots = rep.lots, "batch recalled");
@@ -764,21 +764,18 @@ async fn lot_page(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Mark
                     h3 { "Adjust" }
                     input name="quantity" type="number" required placeholder="+/- packs";
                     input name="reason" required placeholder="Reason";
-                    input name="by" required placeholder="Your name";
                     button { "Adjust" } output {}
                 }
                 form data-api=(format!("/api/inventory/lots/{id}/write-off")) {
                     h3 { "Write off" }
                     input name="quantity" type="number" min="1" required placeholder="Packs";
                     input name="reason" required placeholder="Reason";
-                    input name="by" required placeholder="Your name";
                     button { "Write off" } output {}
                 }
                 form data-api=(format!("/api/inventory/lots/{id}/transfer")) {
                     h3 { "Transfer" }
                     (location_select(&locs, "to"))
                     input name="quantity" type="number" min="1" required placeholder="Packs";
-                    input name="by" required placeholder="Your name";
                     button { "Transfer" } output {}
                 }
                 @if l.status == "available" {
@@ -786,7 +783,6 @@ async fn lot_page(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Mark
                         h3 { "Put on hold" }
                         select name="reason" { option value="damage" { "damage" } option value="investigation" { "investigation" } }
                         input name="note" required placeholder="What was found";
-                        input name="by" required placeholder="Your name";
                         button { "Hold" } output {}
                     }
                 }
@@ -826,7 +822,6 @@ async fn receive_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                 label { "Expiry " input name="expiry" type="date" required; }
                 label { "Packs " input name="quantity" type="number" min="1" required; }
                 label { "Location " (location_select(&locs, "location")) }
-                label { "Received by " input name="by" required; }
                 button { "Receive" } output {}
             }
         },
@@ -856,7 +851,6 @@ async fn stocktake_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                     }
                 }
                 input name="note" required placeholder="Note (which shelf, why)";
-                input name="by" required placeholder="Your name";
                 button { "Book stocktake" } output {}
             }
         },
@@ -888,7 +882,6 @@ async fn recalls_page(State(s): State<AppState>) -> Result<Markup, AppError> {
                 label { "GTIN " input name="gtin" required inputmode="numeric"; }
                 label { "Batch " input name="batch" required; }
                 label { "Reason / reference " input name="reason" required; }
-                label { "By " input name="by" required; }
                 button { "Recall this batch" } output {}
             }
             table #recalls {

@@ -333,7 +333,7 @@ pub fn draft_view(job: &Job) -> Markup {
                     div.ocr-image {
                         img src={ "/ocr/jobs/" (job.id) "/image" } alt="The prescription as scanned";
                         @for (label, st, c) in &boxes {
-                            span class={ "ocr-box " (conf_class(*c)) } style=(st) title=(label) {}
+                            span class={ "ocr-box " (conf_class(*c)) } data-css=(st) title=(label) {}
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 //! The pharmacist's queue and order pages, and the orders API.
 
 use super::{Desk, OrderError, Settings};
+use crate::auth::session::Staff;
 use crate::inventory::At;
 use crate::web::{fmt_utc, layout, AppError, AppState, FeedItem};
 use axum::extract::{Path, Query, State};
@@ -102,7 +103,6 @@ async fn checks_json(
 #[derive(Deserialize)]
 struct NotifyReq {
     kind: String,
-    by: String,
 }
 
 /// Queue a message to the patient (opt-in), e.g. "please come and talk to
@@ -110,9 +110,10 @@ struct NotifyReq {
 async fn notify_patient(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(r): Json<NotifyReq>,
 ) -> Result<Json<Value>, AppError> {
-    let by = crate::web::actor(&r.by)?;
+    let by = user.name.as_str();
     let kind = rxedge_shared::notify::Kind::parse(r.kind.trim()).ok_or_else(|| {
         AppError::BadRequest(format!("kind {:?} is not ready or needs_word", r.kind))
     })?;
@@ -131,17 +132,10 @@ async fn notify_patient(
     }
 }
 
-#[derive(Deserialize)]
-struct RetryReq {
-    by: String,
-}
-
 async fn retry_notification(
     State(s): State<AppState>,
     Path(id): Path<i64>,
-    Json(r): Json<RetryReq>,
 ) -> Result<Json<Value>, AppError> {
-    crate::web::actor(&r.by)?;
     if !crate::notify::retry(&s.0.db, id, now_ms()).await? {
         return Err(AppError::Conflict(
             "only a failed notification can be tried again".into(),
@@ -155,7 +149,6 @@ async fn retry_notification(
 #[derive(Deserialize)]
 struct Scan {
     code: String,
-    by: String,
 }
 
 /// A pack scanned at the desk: accepted (the reserved lot) or refused in
@@ -163,9 +156,10 @@ struct Scan {
 async fn handover_scan(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(b): Json<Scan>,
 ) -> Result<Json<super::handover::Progress>, AppError> {
-    let by = crate::web::actor(&b.by)?;
+    let by = user.name.as_str();
     let p = super::handover::scan(&s.0.db, &id, &b.code, by, now_ms()).await?;
     order_changed(&s);
     Ok(Json(p))
@@ -181,7 +175,6 @@ struct FileUnder {
     name: String,
     #[serde(default)]
     birth_date: String,
-    by: String,
 }
 
 /// File an order under a patient record: an existing one, or a new one made
@@ -189,9 +182,10 @@ struct FileUnder {
 async fn file_under(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(f): Json<FileUnder>,
 ) -> Result<Json<crate::patients::Patient>, AppError> {
-    let by = crate::web::actor(&f.by)?;
+    let by = user.name.as_str();
     let now = now_ms();
     let pid = if f.patient_id.trim().is_empty() {
         let fields = crate::patients::Fields {
@@ -214,15 +208,15 @@ struct AddLine {
     packs: i64,
     #[serde(default)]
     sig: String,
-    by: String,
 }
 
 async fn add_line(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(l): Json<AddLine>,
 ) -> Result<Json<super::Line>, AppError> {
-    let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.sig, &l.by).await?;
+    let line = super::add_line(&s.0.db, &id, &l.gtin, l.packs, &l.sig, &user.name).await?;
     order_changed(&s);
     Ok(Json(line))
 }
@@ -231,12 +225,12 @@ async fn add_line(
 struct ActReq {
     #[serde(flatten)]
     action: Action,
-    by: String,
 }
 
 async fn act(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(r): Json<ActReq>,
 ) -> Result<Json<super::Order>, AppError> {
     let desk = Desk {
@@ -246,8 +240,8 @@ async fn act(
         settings: settings(&s),
         interactions: &s.0.interactions,
     };
-    let o = super::act(desk, &id, &r.action, &r.by, At::from_ms(now_ms())).await?;
-    tracing::info!(order = %o.id, state = %o.state, by = %r.by.trim(), action = r.action.name(), "order step");
+    let o = super::act(desk, &id, &r.action, &user.name, At::from_ms(now_ms())).await?;
+    tracing::info!(order = %o.id, state = %o.state, by = %user.name.as_str(), action = r.action.name(), "order step");
     if o.state == "ready" {
         // Patients who opted in are told; one who did not is simply not.
         match crate::notify::enqueue(
@@ -255,7 +249,7 @@ async fn act(
             &o,
             rxedge_shared::notify::Kind::Ready,
             &s.0.store_name(),
-            r.by.trim(),
+            user.name.as_str(),
             now_ms(),
         )
         .await
@@ -269,9 +263,15 @@ async fn act(
         // Handing over finalises the invoice. If that fails the order stays
         // picked up and its page offers "Finalise the invoice".
         let b = crate::billing::web::settings(&s);
-        if let Err(e) =
-            crate::billing::finalise(&s.0.db, b, s.0.store.as_str(), &o.id, r.by.trim(), now_ms())
-                .await
+        if let Err(e) = crate::billing::finalise(
+            &s.0.db,
+            b,
+            s.0.store.as_str(),
+            &o.id,
+            user.name.as_str(),
+            now_ms(),
+        )
+        .await
         {
             tracing::error!(order = %o.id, error = %e, "invoice not finalised at pick-up");
         }
@@ -440,10 +440,10 @@ fn prescription(o: &super::Order, ocr: Option<&crate::ocr::jobs::Job>) -> Markup
                 }
                 Some(job) => {
                     div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job)) }
-                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription";
                 }
                 None => {
-                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription" style="max-width:100%";
+                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription";
                 }
             }
         };
@@ -486,13 +486,11 @@ fn patient_section(o: &super::Order, c: &super::checks::Checks) -> Markup {
                     summary { @if c.patient.is_some() { "File under another patient" } @else { "File under a patient" } }
                     form data-api=(format!("/api/orders/{}/patient", o.id)) data-next=(format!("/orders/{}", o.id)) {
                         input name="patient_id" required placeholder="Patient id (see Patients)";
-                        input name="by" required placeholder="Your name";
                         button { "File under this record" } output {}
                     }
                     form data-api=(format!("/api/orders/{}/patient", o.id)) data-next=(format!("/orders/{}", o.id)) {
                         input name="name" required placeholder="New patient: full name";
                         input name="birth_date" type="date" placeholder="Date of birth";
-                        input name="by" required placeholder="Your name";
                         button { "Create and file" } output {}
                     }
                 }
@@ -563,7 +561,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
         html! {
             form data-api=(api) data-next=(format!("/orders/{}", o.id)) data-key=(key(action)) data-key-confirm=[(action == "pick_up").then_some("1")] {
                 input type="hidden" name="action" value=(action);
-                input name="by" required placeholder="Your name";
                 button { (label) } output {}
             }
         }
@@ -592,7 +589,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                     @if st == OrderState::Ready {
                         form #scan-pack data-api=(format!("/api/orders/{}/handover", o.id)) data-clear="code" data-key="p" {
                             label { "Scan each pack's 2D code " input name="code" required autofocus autocomplete="off" placeholder="GS1 code from the scanner"; }
-                            input name="by" required placeholder="Your name";
                             button { "Check pack" } output {}
                         }
                     }
@@ -615,7 +611,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                         input name="gtin" required placeholder="GTIN" inputmode="numeric";
                         input name="packs" type="number" min="1" value="1" required;
                         input name="sig" placeholder="Dosage, e.g. 1-0-1-0" maxlength="200";
-                        input name="by" required placeholder="Your name";
                         button { "Add line" } output {}
                     }
                 }
@@ -636,13 +631,11 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                             } @else {
                                 input type="hidden" name="override_reason" value="";
                             }
-                            input name="by" required placeholder="Your name";
                             button { "Approve and reserve stock" } output {}
                         }
                         form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
                             input type="hidden" name="action" value="reject";
                             input name="reason" required placeholder="Reason for rejecting";
-                            input name="by" required placeholder="Your name";
                             button { "Reject" } output {}
                         }
                         (button("release_review", "Give back to the queue"))
@@ -656,7 +649,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                     form data-api=(api) data-next=(format!("/orders/{}", o.id)) {
                         input type="hidden" name="action" value="cancel";
                         input name="reason" required placeholder="Reason for cancelling";
-                        input name="by" required placeholder="Your name";
                         button { "Cancel order" } output {}
                     }
                 }
@@ -671,7 +663,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                         td { (n.last_error) }
                         td { @if n.state == "failed" {
                             form data-api=(format!("/api/notifications/{}/retry", n.id)) {
-                                input name="by" required placeholder="Your name";
                                 button { "Try again" } output {}
                             }
                         } }
@@ -680,7 +671,6 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                 @if !st.is_final() {
                     form data-api=(format!("/api/orders/{}/notify", o.id)) {
                         input type="hidden" name="kind" value="needs_word";
-                        input name="by" required placeholder="Your name";
                         button { "Ask the patient to talk to the pharmacist" } output {}
                     }
                 }

@@ -1,7 +1,8 @@
 //! Patient pages and API: find, create, edit allergies and insurance, merge.
 
 use super::{Fields, Patient, PatientError};
-use crate::web::{actor, fmt_utc, layout, AppError, AppState};
+use crate::auth::session::Staff;
+use crate::web::{fmt_utc, layout, AppError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -63,7 +64,6 @@ struct Form {
     email: Option<String>,
     phone: Option<String>,
     notify_channel: Option<String>,
-    by: String,
 }
 
 impl Form {
@@ -98,43 +98,44 @@ impl Form {
         }
         Ok(f)
     }
-
-    fn by(&self) -> Result<&str, AppError> {
-        actor(&self.by)
-    }
 }
 
-async fn create(State(s): State<AppState>, Json(f): Json<Form>) -> Result<Json<Patient>, AppError> {
+async fn create(
+    State(s): State<AppState>,
+    user: Staff,
+    Json(f): Json<Form>,
+) -> Result<Json<Patient>, AppError> {
     Ok(Json(
-        super::create(&s.0.db, &f.fields(None)?, f.by()?, now_ms()).await?,
+        super::create(&s.0.db, &f.fields(None)?, &user.name, now_ms()).await?,
     ))
 }
 
 async fn update(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(f): Json<Form>,
 ) -> Result<Json<Patient>, AppError> {
     let was = super::get(&s.0.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no patient {id}")))?;
     Ok(Json(
-        super::update(&s.0.db, &id, &f.fields(Some(&was))?, f.by()?, now_ms()).await?,
+        super::update(&s.0.db, &id, &f.fields(Some(&was))?, &user.name, now_ms()).await?,
     ))
 }
 
 #[derive(Deserialize)]
 struct MergeReq {
     into: String,
-    by: String,
 }
 
 async fn merge(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    user: Staff,
     Json(m): Json<MergeReq>,
 ) -> Result<Json<Patient>, AppError> {
-    let by = actor(&m.by)?;
+    let by = user.name.as_str();
     Ok(Json(
         super::merge(&s.0.db, &id, m.into.trim(), by, now_ms()).await?,
     ))
@@ -197,7 +198,6 @@ async fn list_page(State(s): State<AppState>, Query(q): Query<ListQ>) -> Result<
                     input name="birth_date" type="date";
                     input name="insurance" placeholder="Insurer and card number";
                     textarea name="allergies" rows="2" placeholder="Allergies, one per line (ingredient, or label = atc:J01C, amoxicillin)" {}
-                    input name="by" required placeholder="Your name";
                     button { "Create" } output {}
                 }
             }
@@ -240,7 +240,6 @@ async fn patient_page(
                             } }
                         label { "Allergies (one per line: an ingredient, or label = atc:J01C, amoxicillin)"
                             textarea name="allergies" rows="4" { (allergy_text(&p.allergies)) } }
-                        input name="by" required placeholder="Your name";
                         button { "Save" } output {}
                     }
                 }
@@ -249,7 +248,6 @@ async fn patient_page(
                     p { "This record goes; its orders and allergies move to the one you name." }
                     form #merge data-api=(format!("/api/patients/{}/merge", p.id)) data-next="/patients/{id}" {
                         input name="into" required placeholder="Id of the record to keep";
-                        input name="by" required placeholder="Your name";
                         button { "Merge into it" } output {}
                     }
                 }

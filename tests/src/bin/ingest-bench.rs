@@ -168,14 +168,12 @@ async fn main() -> Result<()> {
     // Latency at a paced rate, measured at the hub screen's SSE stream.
     let total = rate * secs;
     // The response headers arrive once the hub has subscribed this client to the feed.
-    let resp = reqwest::Client::new()
-        .get(format!("{}/events/stream", hub.url()))
+    let resp = http_get(format!("{}/events/stream", hub.url()))
         .send()
         .await?
         .error_for_status()?;
     let lat = tokio::spawn(sse_latencies(resp, total as usize));
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/sim/burst", kiosk.url()))
+    let v: serde_json::Value = http_post(format!("{}/api/sim/burst", kiosk.url()))
         .json(&serde_json::json!({ "count": total, "prefix": "L", "rate_per_sec": rate }))
         .timeout(Duration::from_secs(u64::from(secs) * 3 + 60))
         .send()

@@ -32,13 +32,20 @@ fn ms(v: &str) -> Option<f64> {
     })
 }
 
+/// One wrk run; every request carries the pharmacist's session cookie, as
+/// a signed-in browser's would (so the screens pay for the session check).
 fn wrk(url: &str, secs: u32, conns: u32) -> Result<Load> {
+    let cookie = session_for(url, username_of(Role::Pharmacist))
+        .map(|s| format!("Cookie: {}", s.cookie))
+        .ok_or_else(|| anyhow!("no signed-in session for {url}"))?;
     let out = Command::new("wrk")
         .args([
             "-t2",
             &format!("-c{conns}"),
             &format!("-d{secs}s"),
             "--latency",
+            "-H",
+            &cookie,
             url,
         ])
         .output()
@@ -183,7 +190,8 @@ async fn main() -> Result<()> {
     let queue_url = format!("{base}/orders");
     let review_url = format!("{base}/orders/{review}");
     // The pages must be the real ones, with the seeded data in them.
-    let q = reqwest::get(&queue_url)
+    let q = http_get(&queue_url)
+        .send()
         .await?
         .error_for_status()?
         .text()
@@ -192,7 +200,8 @@ async fn main() -> Result<()> {
     if rows != 60 {
         bail!("the queue shows {rows} open orders, expected 60");
     }
-    let r = reqwest::get(&review_url)
+    let r = http_get(&review_url)
+        .send()
         .await?
         .error_for_status()?
         .text()

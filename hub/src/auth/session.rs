@@ -1,0 +1,204 @@
+//! Server-side sessions. The cookie holds 256 random bits; the store holds
+//! only their SHA-256, the account, the CSRF token and the times. A session
+//! ends on sign-out, after `idle_minutes` without a request, `session_hours`
+//! after sign-in, and when its account is disabled.
+
+use super::policy::Role;
+use crate::store::Db;
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use sqlx::Row as _;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "rxedge_session";
+/// The cookie the page script reads to send the CSRF token back.
+pub const CSRF_COOKIE: &str = "rxedge_csrf";
+/// The header a change must carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A signed-in person, as handlers see them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Staff {
+    /// Login name (unique; what the audit trail records).
+    pub username: String,
+    /// Full name (what screens and records show).
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub staff: Staff,
+    /// The token every change must echo.
+    pub csrf: String,
+    /// Store key.
+    pub id_hash: String,
+}
+
+/// A fresh random token (256 bits, URL-safe base64).
+pub fn new_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The store key of a session token.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Start a session; returns the cookie token and the CSRF token.
+pub async fn create(
+    db: &Db,
+    username: &str,
+    ip: &str,
+    now_ms: i64,
+) -> Result<(String, String), sqlx::Error> {
+    let token = new_token();
+    let csrf = new_token();
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, username, csrf, created_ms, last_seen_ms, ip) VALUES ($1, $2, $3, $4, $4, $5)",
+    )
+    .bind(hash_token(&token))
+    .bind(username)
+    .bind(&csrf)
+    .bind(now_ms)
+    .bind(ip)
+    .execute(&db.pool)
+    .await?;
+    Ok((token, csrf))
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Ends after this long without a request.
+    pub idle_ms: i64,
+    /// Ends this long after sign-in.
+    pub max_ms: i64,
+}
+
+/// The live session of `token`, if any; an expired one is deleted. The
+/// last-seen time is written at most every 30 s, so reading a page does not
+/// cost a write each time.
+pub async fn lookup(
+    db: &Db,
+    token: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<Option<Session>, sqlx::Error> {
+    let id_hash = hash_token(token);
+    let Some(r) = sqlx::query(
+        "SELECT s.csrf, s.created_ms, s.last_seen_ms, u.username, u.display_name, u.role, u.disabled \
+         FROM sessions s JOIN users u ON u.username = s.username WHERE s.id_hash = $1",
+    )
+    .bind(&id_hash)
+    .fetch_optional(&db.pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let created: i64 = r.try_get("created_ms")?;
+    let seen: i64 = r.try_get("last_seen_ms")?;
+    let disabled: i64 = r.try_get("disabled")?;
+    let role = Role::parse(&r.try_get::<String, _>("role")?);
+    let (Some(role), false) = (role, disabled != 0) else {
+        end(db, &id_hash).await?;
+        return Ok(None);
+    };
+    if now_ms - seen > limits.idle_ms || now_ms - created > limits.max_ms {
+        end(db, &id_hash).await?;
+        return Ok(None);
+    }
+    if now_ms - seen > 30_000 {
+        sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE id_hash = $2")
+            .bind(now_ms)
+            .bind(&id_hash)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(Some(Session {
+        staff: Staff {
+            username: r.try_get("username")?,
+            name: r.try_get("display_name")?,
+            role,
+        },
+        csrf: r.try_get("csrf")?,
+        id_hash,
+    }))
+}
+
+/// End one session (by its store key).
+pub async fn end(db: &Db, id_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// End every session of an account (it was disabled).
+pub async fn end_all(db: &Db, username: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE username = $1")
+        .bind(username)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}
+
+/// Forget sessions that can no longer be used.
+pub async fn sweep(db: &Db, limits: Limits, now_ms: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM sessions WHERE last_seen_ms < $1 OR created_ms < $2")
+            .bind(now_ms - limits.idle_ms)
+            .bind(now_ms - limits.max_ms)
+            .execute(&db.pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// A cookie's value from a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Compare secrets in constant time.
+pub fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43, "256 bits in URL-safe base64");
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let h = "theme=dark; rxedge_session_old=x; rxedge_session=abc=; rxedge_csrf=t";
+        assert_eq!(cookie(h, COOKIE), Some("abc="));
+        assert_eq!(cookie(h, CSRF_COOKIE), Some("t"));
+        assert_eq!(cookie(h, "missing"), None);
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}
