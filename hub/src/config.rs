@@ -108,6 +108,8 @@ pub struct Ingest {
     pub max_payload_bytes: usize,
     /// Largest accepted paper image upload in bytes.
     pub max_image_bytes: usize,
+    /// Events dated further ahead of the hub's clock are refused (dead letters).
+    pub max_clock_ahead_secs: u32,
 }
 
 /// Defaults for new kiosks' operating config.
@@ -380,6 +382,7 @@ impl Default for Ingest {
             batch_max: 512,
             max_payload_bytes: rxedge_shared::protocol::MAX_MESSAGE_BYTES,
             max_image_bytes: 8 * 1024 * 1024,
+            max_clock_ahead_secs: 3600,
         }
     }
 }

@@ -109,6 +109,20 @@ fn row_to_kiosk(r: &sqlx::any::AnyRow) -> Result<Kiosk, sqlx::Error> {
     })
 }
 
+/// Revoke a kiosk: from now on its events go to the dead letters and its
+/// uploads are refused, until it is enrolled again with a new code.
+pub async fn revoke(db: &Db, id: &str) -> Result<(), DeviceError> {
+    let n = sqlx::query("UPDATE kiosks SET revoked = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(DeviceError::NotFound(id.to_owned()));
+    }
+    Ok(())
+}
+
 /// All kiosks, by id.
 pub async fn list(db: &Db) -> Result<Vec<Kiosk>, DeviceError> {
     let rows = sqlx::query(&format!("{SELECT} ORDER BY id"))

@@ -44,6 +44,9 @@ pub enum DeadReason {
     UnsupportedVersion,
     /// A new event whose sequence is below one already committed.
     Late,
+    /// Dated further ahead of the hub's clock than `ingest.max_clock_ahead_secs`:
+    /// a forged or mis-set clock, refused rather than ordered ahead of real events.
+    OutOfWindow,
 }
 
 impl DeadReason {
@@ -58,10 +61,11 @@ impl DeadReason {
             DeadReason::TopicMismatch => "topic_mismatch",
             DeadReason::UnsupportedVersion => "unsupported_version",
             DeadReason::Late => "late",
+            DeadReason::OutOfWindow => "out_of_window",
         }
     }
     /// All reasons, for metrics.
-    pub const ALL: [DeadReason; 8] = [
+    pub const ALL: [DeadReason; 9] = [
         DeadReason::Malformed,
         DeadReason::BadSignature,
         DeadReason::UnknownKiosk,
@@ -70,6 +74,7 @@ impl DeadReason {
         DeadReason::TopicMismatch,
         DeadReason::UnsupportedVersion,
         DeadReason::Late,
+        DeadReason::OutOfWindow,
     ];
 }
 
@@ -125,6 +130,7 @@ pub struct Ingest {
     devices_changed: Arc<AtomicU64>,
     devices_seen: u64,
     coldchain: Option<mpsc::Sender<crate::coldchain::service::Msg>>,
+    max_ahead_ms: i64,
 }
 
 use rxedge_shared::clock::system_now_ms as now_ms;
@@ -164,7 +170,14 @@ impl Ingest {
             devices_changed: Arc::new(AtomicU64::new(0)),
             devices_seen: 0,
             coldchain: None,
+            max_ahead_ms: 3_600_000,
         }
+    }
+
+    /// Refuse events dated more than `secs` ahead of the hub's clock.
+    pub fn with_clock_window(mut self, secs: u32) -> Self {
+        self.max_ahead_ms = i64::from(secs) * 1000;
+        self
     }
 
     /// Run until the channel closes.
@@ -441,6 +454,20 @@ impl Ingest {
                     Some(&t.kiosk),
                     Some(env.id),
                     "envelope names another kiosk or store".into(),
+                    &m,
+                ));
+                continue;
+            }
+            if env.created_ms > received_ms.saturating_add(self.max_ahead_ms) {
+                acks.entry(t.kiosk.clone()).or_default().push(env.id);
+                dead.push(dl(
+                    DeadReason::OutOfWindow,
+                    Some(&t.kiosk),
+                    Some(env.id),
+                    format!(
+                        "dated {} s ahead of the hub's clock",
+                        (env.created_ms - received_ms) / 1000
+                    ),
                     &m,
                 ));
                 continue;

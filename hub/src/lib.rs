@@ -140,6 +140,7 @@ pub async fn run(
         cfg.ingest.batch_max,
     )
     .with_device_changes(devices_changed.clone())
+    .with_clock_window(cfg.ingest.max_clock_ahead_secs)
     .with_coldchain(cc_tx.clone());
     let worker = tokio::spawn(worker.run(rx));
     let (q_tx, q_rx) = mpsc::channel(256);

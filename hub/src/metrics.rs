@@ -19,7 +19,7 @@ pub struct Metrics {
     /// Failed commits.
     pub commit_failures: Counter,
     /// Dead letters by reason, indexed like [`DeadReason::ALL`].
-    pub dead: [Counter; 8],
+    pub dead: [Counter; DeadReason::ALL.len()],
     /// 1 while the hub's client is connected to the broker.
     pub mqtt_connected: Gauge,
     /// Time to classify and commit a batch.

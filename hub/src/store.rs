@@ -164,6 +164,21 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// A `LIKE` pattern that finds `text` anywhere, with `%`, `_` and `\\` in it
+/// matched literally; use it as `LIKE $n ESCAPE '\\'`.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// The highest schema version this build knows (both engines share numbering).
 pub fn latest_migration() -> i64 {
     SQLITE
@@ -281,4 +296,13 @@ impl Db {
 /// non-NULL value on that connection is then refused.
 pub fn nullable_f64(v: Option<f64>) -> Option<String> {
     v.filter(|x| x.is_finite()).map(|x| x.to_string())
+}
+
+#[cfg(test)]
+mod like_tests {
+    #[test]
+    fn wildcards_in_search_text_are_matched_literally() {
+        assert_eq!(super::contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(super::contains_pattern(""), "%%");
+    }
 }

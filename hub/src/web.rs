@@ -224,6 +224,18 @@ impl From<DeviceError> for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
+        // SQLSTATE class 22 (data exception, e.g. a NUL byte PostgreSQL
+        // cannot keep in text) is the request's fault, not ours.
+        let data = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c.starts_with("22"));
+        if data {
+            tracing::info!(error = %e, "value refused by the store");
+            return AppError::BadRequest(
+                "a value has characters or a size the store cannot keep".into(),
+            );
+        }
         AppError::Internal(e.to_string())
     }
 }
@@ -270,7 +282,7 @@ fn fmt_ms(ms: Option<i64>) -> String {
 fn kiosk_table(kiosks: &[devices::Kiosk], stale_ms: i64, now: i64) -> Markup {
     html! {
         table #kiosks {
-            thead { tr { th { "Kiosk" } th { "Status" } th { "Last seen" } th { "Outbox" } th { "Oldest" } th { "Config" } } }
+            thead { tr { th { "Kiosk" } th { "Status" } th { "Last seen" } th { "Outbox" } th { "Oldest" } th { "Config" } th {} } }
             tbody {
                 @if kiosks.is_empty() { tr { td colspan="6" { "No kiosks yet. Run " code { "rxedge-hub kiosk add NAME" } "." } } }
                 @for k in kiosks {
@@ -283,6 +295,11 @@ fn kiosk_table(kiosks: &[devices::Kiosk], stale_ms: i64, now: i64) -> Markup {
                         td { @if let Some(o) = k.outbox { (o.queued + o.inflight) " waiting" @if o.dropped > 0 { ", " (o.dropped) " dropped" } } @else { "–" } }
                         td { @if let Some(a) = k.outbox.and_then(|o| o.oldest_age_ms) { (a / 1000) " s" } @else { "–" } }
                         td { @if k.config_lags() { span.lag { "v" (k.running_version.map_or("?".into(), |v| v.to_string())) " → v" (k.config_version) " (lagging)" } } @else { "v" (k.config_version) } }
+                        td { @if !k.revoked && k.public_key.is_some() {
+                            form.revoke data-api=(format!("/api/kiosks/{}/revoke", k.id)) data-next="/" {
+                                button type="submit" title="A lost or stolen kiosk: refuse its events and uploads" { "Revoke" } output {}
+                            }
+                        } }
                     }
                 }
             }
@@ -508,6 +525,22 @@ async fn publish_current_config(s: &AppState, id: &str) -> Result<(), AppError> 
     Ok(())
 }
 
+/// `POST /api/kiosks/{id}/revoke` (administrators; the guard records who).
+async fn revoke_kiosk(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    devices::revoke(&s.0.db, &id).await?;
+    // Ingest drops its cached key and gate, so the next event is refused.
+    s.0.devices_changed
+        .fetch_add(1, std::sync::atomic::Ordering::Release);
+    let _ = s.0.feed.send(FeedItem::kiosk(&id));
+    tracing::warn!(kiosk = %id, "kiosk revoked");
+    Ok(Json(serde_json::json!({
+        "message": format!("Kiosk {id} is revoked: its events and uploads are refused. Enroll it again with a new code to bring it back."),
+    })))
+}
+
 async fn list_kiosks(State(s): State<AppState>) -> Result<Json<Vec<devices::Kiosk>>, AppError> {
     Ok(Json(devices::list(&s.0.db).await?))
 }
@@ -614,6 +647,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .route("/api/enroll", post(enroll))
         .route("/api/kiosks", get(list_kiosks))
         .route("/api/kiosks/{id}/config", get(get_config).post(edit_config))
+        .route("/api/kiosks/{id}/revoke", post(revoke_kiosk))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .merge(crate::coldchain::web::router())

@@ -1162,3 +1162,36 @@ pub async fn sim_show(kiosk: &Kiosk, body: Value) -> Result<()> {
         .error_for_status()?;
     Ok(())
 }
+
+/// An event as a kiosk puts it on the wire (for tests that play a hostile
+/// client); typed, so the signed body's bytes pass through untouched.
+pub fn event_frame(msg: &rxedge_shared::sign::Signed, after: u64) -> Vec<u8> {
+    serde_json::to_vec(&rxedge_shared::protocol::Frame {
+        kind: rxedge_shared::protocol::FrameKind::Event,
+        after,
+        msg: msg.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// A QR-scan event envelope of the test store, dated `created_ms` 1.
+pub fn test_envelope(
+    kiosk: &str,
+    id: uuid::Uuid,
+    seq: u64,
+    text: &str,
+) -> Result<rxedge_shared::protocol::Envelope> {
+    Ok(rxedge_shared::protocol::Envelope {
+        v: rxedge_shared::protocol::PROTOCOL_VERSION,
+        id,
+        store: rxedge_shared::StoreId::new("test-store")?,
+        kiosk: rxedge_shared::KioskId::new(kiosk)?,
+        seq,
+        created_ms: 1,
+        historical: false,
+        body: rxedge_shared::protocol::Body::QrScanned(rxedge_shared::protocol::QrScanned {
+            text: text.into(),
+            payload_kind: "unknown".into(),
+        }),
+    })
+}

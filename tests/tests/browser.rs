@@ -470,3 +470,34 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     drop(kiosk);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xss_payload_in_a_patient_name_is_shown_as_text_and_runs_nothing() -> Result<()> {
+    let t = tempdir("browser-xss")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let payload = r#"<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"#;
+    let (st, p) = post_json(
+        format!("{}/api/patients", hub.url()),
+        serde_json::json!({ "name": payload }),
+    )
+    .await?;
+    assert!(st.is_success(), "{p}");
+    assert_eq!(p["name"], payload, "stored as typed");
+    let id = p["id"].as_str().unwrap_or_default().to_owned();
+    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let Some(b) = BrowserScript::start("security.mjs", &[&hub_url, &id, &shots_arg])? else {
+        return skip_or_fail(
+            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
+        );
+    };
+    let transcript = b.finish(Duration::from_secs(90)).await?;
+    assert!(
+        transcript
+            .iter()
+            .any(|l| l == "step: the payload reads as text and runs nothing"),
+        "{transcript:?}"
+    );
+    Ok(())
+}

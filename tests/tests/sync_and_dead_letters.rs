@@ -2,9 +2,7 @@
 
 use anyhow::{anyhow, Result};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use rxedge_shared::protocol::{Body, Envelope, Frame, FrameKind, QrScanned, PROTOCOL_VERSION};
 use rxedge_shared::sign::{self, Context, Signed, SigningKey};
-use rxedge_shared::{KioskId, StoreId};
 use rxedge_tests::*;
 use sqlx::Row as _;
 use std::time::Duration;
@@ -109,32 +107,6 @@ async fn config_reaches_online_and_offline_kiosks_and_survives_without_hub() -> 
     Ok(())
 }
 
-/// Wire frame; typed, so the signed body's bytes pass through untouched.
-fn frame(msg: &Signed, after: u64) -> Vec<u8> {
-    serde_json::to_vec(&Frame {
-        kind: FrameKind::Event,
-        after,
-        msg: msg.clone(),
-    })
-    .unwrap_or_default()
-}
-
-fn envelope(kiosk: &str, id: uuid::Uuid, seq: u64, text: &str) -> Result<Envelope> {
-    Ok(Envelope {
-        v: PROTOCOL_VERSION,
-        id,
-        store: StoreId::new("test-store")?,
-        kiosk: KioskId::new(kiosk)?,
-        seq,
-        created_ms: 1,
-        historical: false,
-        body: Body::QrScanned(QrScanned {
-            text: text.into(),
-            payload_kind: "unknown".into(),
-        }),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_unknown_replayed_and_garbage_go_to_dead_letters_while_traffic_flows() -> Result<()>
 {
@@ -162,29 +134,44 @@ async fn forged_unknown_replayed_and_garbage_go_to_dead_letters_while_traffic_fl
     let forged = Signed::sign(
         &stranger,
         Context::Event,
-        &envelope("k1", uuid::Uuid::now_v7(), 999_999, "forged")?,
+        &test_envelope("k1", uuid::Uuid::now_v7(), 999_999, "forged")?,
     )?;
     client
-        .publish(topic("k1"), QoS::AtLeastOnce, false, frame(&forged, 0))
+        .publish(
+            topic("k1"),
+            QoS::AtLeastOnce,
+            false,
+            event_frame(&forged, 0),
+        )
         .await?;
     // Unknown kiosk.
     let ghost = Signed::sign(
         &stranger,
         Context::Event,
-        &envelope("ghost", uuid::Uuid::now_v7(), 1, "ghost")?,
+        &test_envelope("ghost", uuid::Uuid::now_v7(), 1, "ghost")?,
     )?;
     client
-        .publish(topic("ghost"), QoS::AtLeastOnce, false, frame(&ghost, 0))
+        .publish(
+            topic("ghost"),
+            QoS::AtLeastOnce,
+            false,
+            event_frame(&ghost, 0),
+        )
         .await?;
     // Replayed id: the kiosk's own key (as if stolen from a kiosk), an id already committed, new content.
     let key = sign::decode_secret(&kiosk.key_text()?)?;
     let replay = Signed::sign(
         &key,
         Context::Event,
-        &envelope("k1", first_id, 1_000_000, "replayed")?,
+        &test_envelope("k1", first_id, 1_000_000, "replayed")?,
     )?;
     client
-        .publish(topic("k1"), QoS::AtLeastOnce, false, frame(&replay, 0))
+        .publish(
+            topic("k1"),
+            QoS::AtLeastOnce,
+            false,
+            event_frame(&replay, 0),
+        )
         .await?;
     // Garbage.
     client

@@ -283,10 +283,10 @@ pub async fn search(db: &Db, q: &Query) -> Result<Vec<Entry>, sqlx::Error> {
         sql.push_str(&format!(" AND actor = ${}", binds.len()));
     }
     for w in q.q.split_whitespace().take(8) {
-        binds.push(format!("%{}%", w.to_lowercase()));
+        binds.push(crate::store::contains_pattern(&w.to_lowercase()));
         let n = binds.len();
         sql.push_str(&format!(
-            " AND (LOWER(actor) LIKE ${n} OR LOWER(action) LIKE ${n} OR LOWER(subject) LIKE ${n} OR LOWER(detail) LIKE ${n})"
+            " AND (LOWER(actor) LIKE ${n} ESCAPE '\\' OR LOWER(action) LIKE ${n} ESCAPE '\\' OR LOWER(subject) LIKE ${n} ESCAPE '\\' OR LOWER(detail) LIKE ${n} ESCAPE '\\')"
         ));
     }
     let limit = q.limit.unwrap_or(200).clamp(1, 5000);

@@ -478,10 +478,10 @@ pub async fn search(db: &Db, q: &str, limit: i64) -> Result<Vec<Product>, sqlx::
             .fetch_all(&db.pool)
             .await?
     } else {
-        let pat = format!("%{}%", q.to_lowercase().replace(['%', '_'], ""));
+        let pat = crate::store::contains_pattern(&q.to_lowercase());
         let gtin = normalize_gtin(q).unwrap_or_default();
         sqlx::query(
-            "SELECT * FROM products WHERE gtin = $1 OR LOWER(name) LIKE $2 OR LOWER(ingredients) LIKE $3 ORDER BY name LIMIT $4",
+            "SELECT * FROM products WHERE gtin = $1 OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(ingredients) LIKE $3 ESCAPE '\\' ORDER BY name LIMIT $4",
         )
         .bind(gtin)
         .bind(&pat)

@@ -54,13 +54,14 @@ async fn usable(db: &Db, a: &Allergy) -> Result<Allergy, sqlx::Error> {
         match m {
             Matcher::Atc(_) => covers.push(m.clone()),
             Matcher::Ingredient(i) => {
-                let like = format!("%{}%", i.to_lowercase());
-                let known =
-                    sqlx::query("SELECT 1 FROM products WHERE LOWER(ingredients) LIKE $1 LIMIT 1")
-                        .bind(like)
-                        .fetch_optional(&db.pool)
-                        .await?
-                        .is_some();
+                let like = crate::store::contains_pattern(&i.to_lowercase());
+                let known = sqlx::query(
+                    "SELECT 1 FROM products WHERE LOWER(ingredients) LIKE $1 ESCAPE '\\' LIMIT 1",
+                )
+                .bind(like)
+                .fetch_optional(&db.pool)
+                .await?
+                .is_some();
                 if known {
                     covers.push(m.clone());
                 }

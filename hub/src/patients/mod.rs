@@ -85,6 +85,11 @@ fn check_fields(name: &str, birth_date: &str) -> Result<(), PatientError> {
             "a patient needs a name (up to 200 characters)".into(),
         ));
     }
+    if name.chars().any(char::is_control) {
+        return Err(PatientError::Invalid(
+            "a name cannot contain control characters".into(),
+        ));
+    }
     let d = birth_date.trim();
     if !d.is_empty() && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
         return Err(PatientError::Invalid(format!(
@@ -189,9 +194,9 @@ pub async fn survivor(
 
 /// Records not merged away, by name (any part, any case), newest first.
 pub async fn list(db: &Db, q: &str, limit: i64) -> Result<Vec<Patient>, sqlx::Error> {
-    let like = format!("%{}%", q.trim().to_lowercase());
+    let like = crate::store::contains_pattern(&q.trim().to_lowercase());
     let rows = sqlx::query(
-        "SELECT * FROM patients WHERE merged_into IS NULL AND (lower(name) LIKE $1 OR birth_date LIKE $1) \
+        "SELECT * FROM patients WHERE merged_into IS NULL AND (lower(name) LIKE $1 ESCAPE '\\' OR birth_date LIKE $1 ESCAPE '\\') \
          ORDER BY updated_ms DESC LIMIT $2",
     )
     .bind(like)

@@ -91,6 +91,22 @@ impl Form {
             phone: pick(&self.phone, was.map(|p| &p.phone)),
             notify_channel: pick(&self.notify_channel, was.map(|p| &p.notify_channel)),
         };
+        let texts = [
+            &f.name,
+            &f.birth_date,
+            &f.insurance,
+            &f.language,
+            &f.email,
+            &f.phone,
+            &f.notify_channel,
+        ];
+        if texts.iter().any(|t| t.contains('\0'))
+            || self.allergies.as_deref().is_some_and(|a| a.contains('\0'))
+        {
+            return Err(AppError::BadRequest(
+                "text cannot contain NUL characters".into(),
+            ));
+        }
         if f.insurance.len() > 200 {
             return Err(AppError::BadRequest(
                 "insurance is limited to 200 characters".into(),
