@@ -6,13 +6,16 @@
 //! state machines are deterministic under test.
 
 pub mod analytics;
+pub mod berlinger;
 pub mod billing;
+pub mod catalog;
 pub mod clinical;
 pub mod clock;
 pub mod coldchain;
 pub mod config;
 pub mod handover;
 pub mod ids;
+pub mod image_decode;
 pub mod inventory;
 pub mod metrics;
 pub mod notify;

@@ -1,7 +1,7 @@
 //! Cold chain on the hub: logger imports, the authoritative alarm record,
 //! and the technician screens.
 
-pub mod berlinger;
+pub use rxedge_shared::berlinger;
 pub mod import;
 pub mod service;
 pub mod web;

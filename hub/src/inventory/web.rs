@@ -544,7 +544,12 @@ async fn gs1_image(State(s): State<AppState>, mut mp: Multipart) -> Result<Json<
         );
     }
     let bytes = bytes.ok_or_else(|| AppError::BadRequest("no image in the upload".into()))?;
-    let img = image::load_from_memory(&bytes)
+    // A pack photo: the same limits as a prescription page, so a bomb is refused unread.
+    let limits = rxedge_shared::image_decode::Limits {
+        max_bytes: s.0.cfg.ingest.max_image_bytes,
+        max_side: s.0.cfg.ocr.max_side,
+    };
+    let img = rxedge_shared::image_decode::decode(&bytes, limits)
         .map_err(|e| AppError::BadRequest(format!("not an image we can read: {e}")))?
         .to_luma8();
     let report = tokio::task::spawn_blocking(move || {

@@ -556,7 +556,7 @@ mod tests {
         Ok(())
     }
 
-    /// Found by cargo-fuzz (scripts/fuzz/parsers): a multi-byte character
+    /// Found by cargo-fuzz (scripts/fuzz/all): a multi-byte character
     /// where a fixed-length value ends used to panic on a char boundary.
     #[test]
     fn non_ascii_inside_a_fixed_length_value_is_refused_not_a_panic() {
