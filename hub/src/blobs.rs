@@ -288,3 +288,159 @@ async fn download(
         .map_err(|_| AppError::NotFound("no such image".into()))?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response())
 }
+
+/// What the retention sweep keeps and removes (see `[blobs]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// An image of a closed order (or an OCR upload) is kept this long.
+    pub keep_ms: i64,
+    /// An image nothing refers to (its event never came) is kept this long.
+    pub orphan_ms: i64,
+}
+
+/// The images to remove: those no live reference keeps, once older than
+/// the orphan grace (so a fresh upload waiting for its event stays). Pure.
+pub fn expired(
+    files: &[(String, i64)],
+    keep: &std::collections::HashSet<String>,
+    now_ms: i64,
+    r: Retention,
+) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(sha, mtime)| !keep.contains(sha) && now_ms - mtime > r.orphan_ms)
+        .map(|(sha, _)| sha.clone())
+        .collect()
+}
+
+/// Images still needed: open orders, orders closed within the keep period,
+/// and OCR jobs made within it.
+async fn keep_set(
+    db: &crate::store::Db,
+    now_ms: i64,
+    r: Retention,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let since = now_ms - r.keep_ms;
+    let mut keep: std::collections::HashSet<String> = sqlx::query_scalar(
+        "SELECT payload FROM orders WHERE kind = 'paper' AND \
+         (state NOT IN ('picked_up', 'rejected', 'cancelled', 'returned_to_stock') OR updated_ms >= $1)",
+    )
+    .bind(since)
+    .fetch_all(&db.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let jobs: Vec<String> = sqlx::query_scalar(
+        "SELECT blob_sha FROM ocr_jobs WHERE created_ms >= $1 OR state IN ('queued', 'running')",
+    )
+    .bind(since)
+    .fetch_all(&db.pool)
+    .await?;
+    keep.extend(jobs);
+    Ok(keep)
+}
+
+fn stored(state_dir: &std::path::Path) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(state_dir.join("blobs")) else {
+        return out;
+    };
+    for d in dirs.flatten() {
+        let Ok(files) = std::fs::read_dir(d.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !valid_sha(&name) {
+                continue; // partial uploads (.part) are the upload's business
+            }
+            let mtime = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            out.push((name, mtime));
+        }
+    }
+    out
+}
+
+/// One retention sweep; the number of images removed (recorded in the audit trail).
+pub async fn sweep(
+    db: &crate::store::Db,
+    state_dir: &std::path::Path,
+    r: Retention,
+    now_ms: i64,
+) -> Result<usize, sqlx::Error> {
+    let keep = keep_set(db, now_ms, r).await?;
+    let dir = state_dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || stored(&dir))
+        .await
+        .unwrap_or_default();
+    let gone = expired(&files, &keep, now_ms, r);
+    let mut removed = 0;
+    for sha in &gone {
+        match tokio::fs::remove_file(path_of(state_dir, sha)).await {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(%sha, error = %e, "retention: image not removed"),
+        }
+    }
+    if removed > 0 {
+        crate::audit::record(
+            db,
+            &crate::audit::NewEntry {
+                actor: "retention",
+                action: "blobs.removed",
+                subject: "blobs",
+                detail: &serde_json::json!({ "removed": removed, "sha256": gone }).to_string(),
+                ip: "",
+                at_ms: now_ms,
+            },
+        )
+        .await;
+        tracing::info!(removed, "retention: expired prescription images removed");
+    }
+    Ok(removed)
+}
+
+/// Sweep at start and then hourly until shutdown.
+pub async fn retention_task(
+    db: crate::store::Db,
+    state_dir: std::path::PathBuf,
+    r: Retention,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = sweep(&db, &state_dir, r, rxedge_shared::clock::system_now_ms()).await {
+            tracing::error!(error = %e, "retention sweep failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unkept_images_past_the_grace_are_removed() {
+        let r = Retention {
+            keep_ms: 1000,
+            orphan_ms: 100,
+        };
+        let files = vec![
+            ("kept".to_owned(), 0),
+            ("old-orphan".to_owned(), 0),
+            ("fresh-orphan".to_owned(), 950),
+        ];
+        let keep = std::collections::HashSet::from(["kept".to_owned()]);
+        assert_eq!(
+            expired(&files, &keep, 1000, r),
+            vec!["old-orphan".to_owned()]
+        );
+    }
+}

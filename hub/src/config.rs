@@ -42,6 +42,8 @@ pub struct Config {
     pub ocr: Ocr,
     /// Staff sign-in.
     pub auth: Auth,
+    /// How long prescription images are kept.
+    pub blobs: Blobs,
     /// Logging.
     pub log: Log,
 }
@@ -203,6 +205,26 @@ impl Default for Notify {
             webhook_url: String::new(),
             retry_base_secs: 60,
             max_attempts: 6,
+        }
+    }
+}
+
+/// Retention of prescription images on the hub (docs/security.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Blobs {
+    /// Days an image is kept after its order is closed (picked up, rejected,
+    /// cancelled, returned); OCR uploads count from their upload.
+    pub keep_days: u32,
+    /// Days an image no order refers to is kept (its kiosk event never came).
+    pub orphan_days: u32,
+}
+
+impl Default for Blobs {
+    fn default() -> Self {
+        Self {
+            keep_days: 3650,
+            orphan_days: 30,
         }
     }
 }

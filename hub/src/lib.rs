@@ -176,6 +176,15 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
+    let retention = tokio::spawn(blobs::retention_task(
+        db.clone(),
+        cfg.paths.state_dir.clone(),
+        blobs::Retention {
+            keep_ms: i64::from(cfg.blobs.keep_days) * 86_400_000,
+            orphan_ms: i64::from(cfg.blobs.orphan_days) * 86_400_000,
+        },
+        stop_rx.clone(),
+    ));
     let queue = Arc::new(orders::web::QueueCache::default());
     let notify_wake = Arc::new(tokio::sync::Notify::new());
     let notifier = tokio::spawn(notify::worker(
@@ -301,6 +310,7 @@ pub async fn run(
     let _ = worker.await;
     let _ = cc_task.await;
     let _ = sweeper.await;
+    let _ = retention.await;
     let _ = order_sync.await;
     let _ = queue_watch.await;
     let _ = notifier.await;

@@ -626,3 +626,64 @@ async fn a_tampered_audit_row_is_named_by_audit_verify() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_past_their_retention_are_removed_and_needed_ones_kept() -> Result<()> {
+    let t = tempdir("sec-retention")?;
+    // Keep nothing beyond need, and OCR off so an uploaded page stays queued (needed).
+    let mut hub = Hub::start_with(
+        &t.path().join("hub"),
+        BrokerChoice::Embedded,
+        None,
+        "[blobs]\nkeep_days = 0\norphan_days = 0\n[ocr]\nenabled = false\n",
+    )
+    .await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let key = rxedge_shared::sign::decode_secret(&kiosk.key_text()?)?;
+    // An image whose event never came: an orphan.
+    let image = b"an orphaned page".to_vec();
+    use sha2::Digest as _;
+    let orphan = format!("{:x}", sha2::Sha256::digest(&image));
+    let sig = rxedge_shared::sign::sign_detached(
+        &key,
+        rxedge_shared::sign::Context::Blob,
+        orphan.as_bytes(),
+    );
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/blobs/{orphan}", hub.url()))
+        .header("x-rxedge-kiosk", "k1")
+        .header("x-rxedge-signature", sig)
+        .body(image)
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // A page waiting for OCR: needed.
+    let png = png_claiming(4, 4);
+    let r = http_post(format!("{}/api/ocr/jobs?filename=wait.png", hub.url()))
+        .body(png.clone())
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await?);
+    let kept = format!("{:x}", sha2::Sha256::digest(&png));
+    let store = hub.dir.join("state/blobs");
+    let blob = |sha: &str| store.join(&sha[..2]).join(sha);
+    assert!(blob(&orphan).exists() && blob(&kept).exists());
+    // The sweep runs at start (and hourly).
+    hub.stop();
+    hub.spawn().await?;
+    wait_for("the orphan removed", WAIT, || async {
+        Ok((!blob(&orphan).exists()).then_some(()))
+    })
+    .await?;
+    assert!(blob(&kept).exists(), "the queued page's image stays");
+    let audit = get_as(
+        Role::Admin,
+        format!("{}/admin/audit.csv?q=blobs.removed", hub.url()),
+    )
+    .send()
+    .await?
+    .text()
+    .await?;
+    assert!(audit.contains(&orphan), "{audit}");
+    Ok(())
+}
