@@ -88,6 +88,10 @@ pub struct Broker {
     pub public_url: String,
     /// MQTT keep-alive in seconds.
     pub keep_alive_secs: u64,
+    /// The hub's login at an external broker (the embedded one makes its own).
+    pub username: String,
+    /// Its password (better set by environment: RXEDGE_HUB__BROKER__PASSWORD).
+    pub password: String,
 }
 
 /// Database.
@@ -387,6 +391,8 @@ impl Default for Broker {
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             public_url: "mqtt://127.0.0.1:1883".into(),
             keep_alive_secs: 15,
+            username: String::new(),
+            password: String::new(),
         }
     }
 }

@@ -95,10 +95,18 @@ pub async fn run(
     let store_id = cfg.store_id()?;
     ensure_state_dir(&cfg.paths.state_dir)?;
     let key = Arc::new(hub_key(&cfg.paths.state_dir)?);
-    if cfg.broker.url.is_empty() {
-        broker::start(cfg.broker.listen, cfg.ingest.max_payload_bytes)?;
+    let gate = if cfg.broker.url.is_empty() {
+        let gate = Arc::new(broker::Gate::new(store_id.as_str()));
+        broker::start(
+            cfg.broker.listen,
+            cfg.ingest.max_payload_bytes,
+            gate.clone(),
+        )?;
         tracing::info!(listen = %cfg.broker.listen, "embedded MQTT broker started");
-    }
+        Some(gate)
+    } else {
+        None
+    };
     let interactions = Arc::new(orders::load_interactions(&cfg.orders.interactions_file)?);
     let db = open_db(&cfg).await?;
     tracing::info!(backend = ?db.backend, interactions = interactions.rows.len(), "store open");
@@ -108,13 +116,28 @@ pub async fn run(
     let (host, port) = cfg
         .broker_addr()
         .map_err(|e| HubError::State(format!("broker.url: {e}")))?;
-    let opts = ingest::mqtt_options(
+    let mut opts = ingest::mqtt_options(
         &store_id,
         &host,
         port,
         Duration::from_secs(cfg.broker.keep_alive_secs),
         cfg.ingest.max_payload_bytes,
     );
+    let hub_login = match &gate {
+        Some(g) => {
+            g.reload(&db)
+                .await
+                .map_err(|e| HubError::State(format!("broker gate: {e}")))?;
+            Some(g.hub_login())
+        }
+        None if !cfg.broker.username.is_empty() => {
+            Some((cfg.broker.username.clone(), cfg.broker.password.clone()))
+        }
+        None => None,
+    };
+    if let Some((user, pass)) = &hub_login {
+        opts.set_credentials(user.clone(), pass.clone());
+    }
     let (client, eventloop) = rumqttc::AsyncClient::new(opts, 10_000);
     let (tx, rx) = mpsc::channel(10_000);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -176,6 +199,9 @@ pub async fn run(
         stop_rx.clone(),
     ));
     let order_sync = tokio::spawn(orders::sync_task(db.clone(), feed.clone(), stop_rx.clone()));
+    let gate_task = gate
+        .clone()
+        .map(|g| tokio::spawn(broker::gate_refresher(g, db.clone(), stop_rx.clone())));
     let retention = tokio::spawn(blobs::retention_task(
         db.clone(),
         cfg.paths.state_dir.clone(),
@@ -276,6 +302,8 @@ pub async fn run(
         queue,
         notify_wake,
         ocr_wake,
+        gate: gate.clone(),
+        mqtt_login: hub_login.clone(),
         throttle: std::sync::Mutex::new(auth::throttle::Throttle::new(
             auth_cfg.max_failures_per_account,
             auth_cfg.max_failures_per_ip,
@@ -311,6 +339,9 @@ pub async fn run(
     let _ = cc_task.await;
     let _ = sweeper.await;
     let _ = retention.await;
+    if let Some(t) = gate_task {
+        let _ = t.await;
+    }
     let _ = order_sync.await;
     let _ = queue_watch.await;
     let _ = notifier.await;

@@ -154,6 +154,10 @@ pub struct Inner {
     pub ocr_wake: Arc<tokio::sync::Notify>,
     /// Failed sign-ins per account and per address.
     pub throttle: std::sync::Mutex<crate::auth::throttle::Throttle>,
+    /// Who may log in to the embedded broker (None with an external broker).
+    pub gate: Option<Arc<crate::broker::Gate>>,
+    /// The hub's own MQTT login, if any (to close a revoked kiosk's connection).
+    pub mqtt_login: Option<(String, String)>,
 }
 
 impl Inner {
@@ -502,6 +506,10 @@ async fn enroll(
     tracing::info!(kiosk = %id, "kiosk enrolled");
     s.0.devices_changed
         .fetch_add(1, std::sync::atomic::Ordering::Release);
+    // Its broker login works from now, not from the next periodic reload.
+    if let Some(g) = &s.0.gate {
+        g.reload(&s.0.db).await?;
+    }
     // The key is stored and the code used: a failed publish must not fail the
     // enrollment. The hub republishes every config when it reconnects.
     if let Err(e) = publish_current_config(&s, id.as_str()).await {
@@ -534,8 +542,24 @@ async fn revoke_kiosk(
     // Ingest drops its cached key and gate, so the next event is refused.
     s.0.devices_changed
         .fetch_add(1, std::sync::atomic::Ordering::Release);
+    // The broker refuses its next login, and its current connection is closed.
+    if let Some(g) = &s.0.gate {
+        g.reload(&s.0.db).await?;
+    }
+    let closed = match s.0.cfg.broker_addr() {
+        Ok((host, port)) => {
+            crate::broker::kick(
+                &host,
+                port,
+                &rxedge_shared::topics::kiosk_client_id(s.0.store.as_str(), &id),
+                s.0.mqtt_login.clone(),
+            )
+            .await
+        }
+        Err(_) => false,
+    };
     let _ = s.0.feed.send(FeedItem::kiosk(&id));
-    tracing::warn!(kiosk = %id, "kiosk revoked");
+    tracing::warn!(kiosk = %id, connection_closed = closed, "kiosk revoked");
     Ok(Json(serde_json::json!({
         "message": format!("Kiosk {id} is revoked: its events and uploads are refused. Enroll it again with a new code to bring it back."),
     })))

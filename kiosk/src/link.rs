@@ -9,13 +9,18 @@ use rxedge_shared::topics::{self, Leaf};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// Build MQTT options for this kiosk: its own client id, and a retained
-/// Last Will that marks it offline.
+/// Build MQTT options for this kiosk: its own client id and credentials,
+/// and a retained Last Will that marks it offline.
 pub fn options(id: &Identity, host: &str, port: u16, keep_alive: Duration) -> MqttOptions {
     let mut o = MqttOptions::new(
-        format!("rxedge-kiosk-{}-{}", id.store, id.kiosk),
+        topics::kiosk_client_id(id.store.as_str(), id.kiosk.as_str()),
         host,
         port,
+    );
+    // Its own credentials: the kiosk id and a password its key makes.
+    o.set_credentials(
+        id.kiosk.as_str(),
+        rxedge_shared::sign::mqtt_password(&id.key, id.store.as_str(), id.kiosk.as_str()),
     );
     o.set_keep_alive(keep_alive);
     o.set_clean_session(true);

@@ -45,6 +45,9 @@ enum Cmd {
     Identity,
     /// Print outbox figures: queued, in flight, acked, dropped, oldest age.
     Outbox,
+    /// Print this enrolled kiosk's MQTT login (client id, user name, password)
+    /// for an external broker's password file; see docs/security.md.
+    MqttLogin,
     /// Decode QR codes in image files: one JSON line per file.
     Scan {
         /// Image files (PNG, JPEG).
@@ -168,6 +171,19 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             Cmd::Outbox => print_outbox(&cfg).await?,
+            Cmd::MqttLogin => {
+                let id = rxedge_kiosk::identity::load(&cfg.paths.state_dir)?;
+                let (store, kiosk) = (id.store.as_str(), id.kiosk.as_str());
+                println!(
+                    "client_id = {}",
+                    rxedge_shared::topics::kiosk_client_id(store, kiosk)
+                );
+                println!("username = {kiosk}");
+                println!(
+                    "password = {}",
+                    rxedge_shared::sign::mqtt_password(&id.key, store, kiosk)
+                );
+            }
             Cmd::Parse { .. }
             | Cmd::Scan { .. }
             | Cmd::Selftest { .. }

@@ -31,6 +31,8 @@ pub enum Context {
     Query,
     /// The hub's availability answer.
     Answer,
+    /// A kiosk's MQTT password: its signature over `store/kiosk`.
+    MqttLogin,
 }
 
 impl Context {
@@ -43,6 +45,7 @@ impl Context {
             Context::Blob => b"rxedge/v1/blob\0",
             Context::Query => b"rxedge/v1/query\0",
             Context::Answer => b"rxedge/v1/answer\0",
+            Context::MqttLogin => b"rxedge/v1/mqtt-login\0",
         }
     }
 }
@@ -157,6 +160,29 @@ fn signed_bytes(ctx: Context, body: &[u8]) -> Vec<u8> {
     v.extend_from_slice(p);
     v.extend_from_slice(body);
     v
+}
+
+/// A kiosk's MQTT password: its Ed25519 signature (deterministic) over
+/// `store/kiosk`. Each kiosk has its own, it never needs distributing (the
+/// key it enrolled with makes it), and the hub checks it against the
+/// enrolled public key, so a revoked kiosk's password stops working at once.
+pub fn mqtt_password(key: &SigningKey, store: &str, kiosk: &str) -> String {
+    sign_detached(
+        key,
+        Context::MqttLogin,
+        format!("{store}/{kiosk}").as_bytes(),
+    )
+}
+
+/// Is `password` the MQTT password of the kiosk holding `key`?
+pub fn check_mqtt_password(key: &VerifyingKey, store: &str, kiosk: &str, password: &str) -> bool {
+    verify_detached(
+        key,
+        Context::MqttLogin,
+        format!("{store}/{kiosk}").as_bytes(),
+        password,
+    )
+    .is_ok()
 }
 
 /// Base64 text of a public key, as printed for enrollment.

@@ -105,6 +105,12 @@ pub fn parse(topic: &str) -> Option<Parsed> {
     Some(Parsed { store, kiosk, leaf })
 }
 
+/// The MQTT client id a kiosk connects with (the embedded broker allows its
+/// credentials with this id only).
+pub fn kiosk_client_id(store: &str, kiosk: &str) -> String {
+    format!("rxedge-kiosk-{store}-{kiosk}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

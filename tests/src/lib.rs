@@ -638,6 +638,11 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Start it, or `None` if the binary is not installed.
     pub async fn start(dir: &Path) -> Result<Option<Self>> {
+        Self::start_with(dir, "allow_anonymous true\n").await
+    }
+
+    /// [`Mosquitto::start`] with these lines (authentication, ACL) in its config.
+    pub async fn start_with(dir: &Path, conf_lines: &str) -> Result<Option<Self>> {
         let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .map(PathBuf::from)
@@ -646,7 +651,7 @@ impl Mosquitto {
         std::fs::create_dir_all(dir)?;
         let port = free_port()?;
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 100000\n"))?;
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\npersistence false\nmax_inflight_messages 1000\nmax_queued_messages 100000\n{conf_lines}"))?;
         let log = std::fs::File::create(dir.join("mosquitto.log"))?;
         let child = Command::new(exe)
             .arg("-c")
@@ -666,6 +671,18 @@ impl Mosquitto {
         )
         .await?;
         Ok(Some(Self { port, child }))
+    }
+
+    /// Make it read its password and ACL files again (SIGHUP).
+    pub fn reload(&self) -> Result<()> {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()?
+            .success();
+        if !ok {
+            bail!("mosquitto did not take the reload signal");
+        }
+        Ok(())
     }
 }
 
@@ -1194,4 +1211,83 @@ pub fn test_envelope(
             payload_kind: "unknown".into(),
         }),
     })
+}
+
+/// One try at an MQTT login; the client (its event loop polled in the
+/// background) once the broker says yes, `None` when it says no.
+pub async fn mqtt_connect(
+    port: u16,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+) -> Result<Option<rumqttc::AsyncClient>> {
+    let mut o = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    if let Some((u, p)) = login {
+        o.set_credentials(u, p);
+    }
+    let (client, mut el) = rumqttc::AsyncClient::new(o, 100);
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => {
+                    return a.code == rumqttc::ConnectReturnCode::Success
+                }
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !answer {
+        return Ok(None);
+    }
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    Ok(Some(client))
+}
+
+/// An MQTT client logged in as a kiosk enrolled just for it: the
+/// "compromised colleague" a hostile test plays (the embedded broker lets
+/// only enrolled kiosks in, and only under their own client id).
+pub async fn mqtt_as_new_kiosk(hub: &Hub, id: &str) -> Result<rumqttc::AsyncClient> {
+    use rand::RngCore as _;
+    let mut seed = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut seed);
+    let key = rxedge_shared::sign::SigningKey::from_bytes(&seed);
+    let public = rxedge_shared::sign::encode_public(&key.verifying_key());
+    hub.cli(&["kiosk", "add", id, "--public-key", &public])?;
+    let password = rxedge_shared::sign::mqtt_password(&key, "test-store", id);
+    let client_id = rxedge_shared::topics::kiosk_client_id("test-store", id);
+    // The broker's gate picks up kiosks enrolled from the command line within 5 s.
+    wait_for(
+        "the broker to let the new kiosk in",
+        Duration::from_secs(30),
+        || {
+            let (client_id, password) = (client_id.clone(), password.clone());
+            async move { mqtt_connect(hub.mqtt_port, &client_id, Some((id, &password))).await }
+        },
+    )
+    .await
+}
+
+/// Upload `image` to the hub's blob store as kiosk `kiosk` would (signed
+/// with its `key`); the image's sha256 and the hub's answer.
+pub async fn put_blob(
+    hub: &Hub,
+    kiosk: &str,
+    key: &rxedge_shared::sign::SigningKey,
+    image: Vec<u8>,
+) -> Result<(String, reqwest::StatusCode)> {
+    use sha2::Digest as _;
+    let sha = format!("{:x}", sha2::Sha256::digest(&image));
+    let sig =
+        rxedge_shared::sign::sign_detached(key, rxedge_shared::sign::Context::Blob, sha.as_bytes());
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/blobs/{sha}", hub.url()))
+        .header("x-rxedge-kiosk", kiosk)
+        .header("x-rxedge-signature", sig)
+        .body(image)
+        .send()
+        .await?;
+    Ok((sha, r.status()))
 }

@@ -167,21 +167,8 @@ async fn a_backup_taken_while_the_hub_works_restores_into_a_new_hub() -> Result<
     // A paper image in the blob store, uploaded as a kiosk does.
     let key = rxedge_shared::sign::decode_secret(&kiosk.key_text()?)?;
     let image: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
-    use sha2::Digest as _;
-    let sha = format!("{:x}", sha2::Sha256::digest(&image));
-    let sig = rxedge_shared::sign::sign_detached(
-        &key,
-        rxedge_shared::sign::Context::Blob,
-        sha.as_bytes(),
-    );
-    let r = reqwest::Client::new()
-        .put(format!("{}/api/blobs/{sha}", hub.url()))
-        .header("x-rxedge-kiosk", "k1")
-        .header("x-rxedge-signature", sig)
-        .body(image.clone())
-        .send()
-        .await?;
-    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    let (sha, st) = rxedge_tests::put_blob(&hub, "k1", &key, image.clone()).await?;
+    assert_eq!(st, reqwest::StatusCode::CREATED);
 
     // Scans keep arriving while the backup is taken.
     let burst = {

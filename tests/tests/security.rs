@@ -321,20 +321,25 @@ async fn a_revoked_kiosk_and_a_future_dated_event_are_refused() -> Result<()> {
     // The kiosk's own key, but dated two hours ahead of the hub's clock.
     let mut env = test_envelope("k1", uuid::Uuid::now_v7(), 1_000_000, "from-the-future")?;
     env.created_ms = rxedge_shared::clock::system_now_ms() + 2 * 3_600_000;
-    let signed =
-        rxedge_shared::sign::Signed::sign(&key, rxedge_shared::sign::Context::Event, &env)?;
-    let mut opts = rumqttc::MqttOptions::new("attacker", "127.0.0.1", hub.mqtt_port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut el) = rumqttc::AsyncClient::new(opts, 10);
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
-    client
-        .publish(
-            "rxedge/v1/test-store/k1/events",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            event_frame(&signed, 0),
-        )
-        .await?;
+    let client = mqtt_as_new_kiosk(&hub, "attacker").await?;
+    // k1's key signs, the attacker's connection sends, under k1's topic.
+    let send_as_k1 = |env: rxedge_shared::protocol::Envelope| {
+        let (client, key) = (client.clone(), key.clone());
+        async move {
+            let signed =
+                rxedge_shared::sign::Signed::sign(&key, rxedge_shared::sign::Context::Event, &env)?;
+            client
+                .publish(
+                    "rxedge/v1/test-store/k1/events",
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    event_frame(&signed, 0),
+                )
+                .await?;
+            Ok::<(), anyhow::Error>(())
+        }
+    };
+    send_as_k1(env).await?;
     let dead = |reason: &'static str| {
         let pool = pool.clone();
         async move {
@@ -353,6 +358,44 @@ async fn a_revoked_kiosk_and_a_future_dated_event_are_refused() -> Result<()> {
     })
     .await?;
 
+    // Nobody gets into the broker without a kiosk's own login.
+    let k1_client = rxedge_shared::topics::kiosk_client_id("test-store", "k1");
+    let k1_password = rxedge_shared::sign::mqtt_password(&key, "test-store", "k1");
+    assert!(
+        mqtt_connect(hub.mqtt_port, "nobody", None).await?.is_none(),
+        "anonymous"
+    );
+    assert!(
+        mqtt_connect(hub.mqtt_port, &k1_client, Some(("k1", "not-the-password")))
+            .await?
+            .is_none(),
+        "wrong password"
+    );
+    assert!(
+        mqtt_connect(
+            hub.mqtt_port,
+            "rxedge-kiosk-test-store-attacker",
+            Some(("k1", &k1_password))
+        )
+        .await?
+        .is_none(),
+        "k1's login under another client id"
+    );
+    assert!(kiosk.status().await?["connected"] == true);
+    // The login an external broker's password file needs, as the kiosk prints it.
+    let out = std::process::Command::new(bin("rxedge-kiosk")?)
+        .arg("--config")
+        .arg(&kiosk.config)
+        .arg("mqtt-login")
+        .output()?;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(&format!("password = {k1_password}"))
+            && printed.contains(&format!("client_id = {k1_client}"))
+            && printed.contains("username = k1"),
+        "{printed}"
+    );
+
     // A technician cannot revoke; an administrator can.
     let url = format!("{}/api/kiosks/k1/revoke", hub.url());
     let r = post_as(Role::Technician, &url).send().await?;
@@ -360,32 +403,41 @@ async fn a_revoked_kiosk_and_a_future_dated_event_are_refused() -> Result<()> {
     let r = post_as(Role::Admin, &url).send().await?;
     assert!(r.status().is_success(), "{}", r.text().await?);
 
-    // Its events now land in the dead letters, none committed; its uploads are refused.
+    // Its connection is closed and its login refused from now on.
+    wait_for("the revoked kiosk disconnected", WAIT, || async {
+        Ok((kiosk.status().await?["connected"] == false).then_some(()))
+    })
+    .await?;
+    assert!(
+        mqtt_connect(hub.mqtt_port, &k1_client, Some(("k1", &k1_password)))
+            .await?
+            .is_none(),
+        "the revoked kiosk's login"
+    );
+    // What it records meanwhile stays in its own outbox, never committed.
     assert_eq!(kiosk.burst("after", 5).await?, 5);
-    wait_for("five revoked-kiosk dead letters", WAIT, || async {
-        Ok((dead("revoked_kiosk").await? >= 5).then_some(()))
+    // And an event in its name from a connection still open is refused by ingest.
+    send_as_k1(test_envelope(
+        "k1",
+        uuid::Uuid::now_v7(),
+        2_000_000,
+        "after-revocation",
+    )?)
+    .await?;
+    wait_for("the revoked kiosk's event refused", WAIT, || async {
+        Ok((dead("revoked_kiosk").await? >= 1).then_some(()))
     })
     .await?;
     let rows = committed(&pool, "k1").await?;
     assert!(rows
         .iter()
         .all(|(_, t)| !t.starts_with("after") && t != "from-the-future"));
-    let image = b"not really a jpeg".to_vec();
-    use sha2::Digest as _;
-    let sha = format!("{:x}", sha2::Sha256::digest(&image));
-    let sig = rxedge_shared::sign::sign_detached(
-        &key,
-        rxedge_shared::sign::Context::Blob,
-        sha.as_bytes(),
-    );
-    let r = reqwest::Client::new()
-        .put(format!("{}/api/blobs/{sha}", hub.url()))
-        .header("x-rxedge-kiosk", "k1")
-        .header("x-rxedge-signature", sig)
-        .body(image)
-        .send()
-        .await?;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let st = kiosk.status().await?;
+    let waiting = st["outbox"]["queued"].as_u64().unwrap_or(0)
+        + st["outbox"]["inflight"].as_u64().unwrap_or(0);
+    assert!(waiting >= 5, "{st}");
+    let (_, st) = put_blob(&hub, "k1", &key, b"not really a jpeg".to_vec()).await?;
+    assert_eq!(st, StatusCode::FORBIDDEN);
     let home = get_text(hub.url()).await?;
     assert!(home.contains("revoked"), "the screen says so");
     Ok(())
@@ -641,22 +693,8 @@ async fn images_past_their_retention_are_removed_and_needed_ones_kept() -> Resul
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
     let key = rxedge_shared::sign::decode_secret(&kiosk.key_text()?)?;
     // An image whose event never came: an orphan.
-    let image = b"an orphaned page".to_vec();
-    use sha2::Digest as _;
-    let orphan = format!("{:x}", sha2::Sha256::digest(&image));
-    let sig = rxedge_shared::sign::sign_detached(
-        &key,
-        rxedge_shared::sign::Context::Blob,
-        orphan.as_bytes(),
-    );
-    let r = reqwest::Client::new()
-        .put(format!("{}/api/blobs/{orphan}", hub.url()))
-        .header("x-rxedge-kiosk", "k1")
-        .header("x-rxedge-signature", sig)
-        .body(image)
-        .send()
-        .await?;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let (orphan, st) = put_blob(&hub, "k1", &key, b"an orphaned page".to_vec()).await?;
+    assert_eq!(st, StatusCode::CREATED);
     // A page waiting for OCR: needed.
     let png = png_claiming(4, 4);
     let r = http_post(format!("{}/api/ocr/jobs?filename=wait.png", hub.url()))
@@ -664,7 +702,10 @@ async fn images_past_their_retention_are_removed_and_needed_ones_kept() -> Resul
         .send()
         .await?;
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await?);
-    let kept = format!("{:x}", sha2::Sha256::digest(&png));
+    let kept = {
+        use sha2::Digest as _;
+        format!("{:x}", sha2::Sha256::digest(&png))
+    };
     let store = hub.dir.join("state/blobs");
     let blob = |sha: &str| store.join(&sha[..2]).join(sha);
     assert!(blob(&orphan).exists() && blob(&kept).exists());
@@ -686,4 +727,141 @@ async fn images_past_their_retention_are_removed_and_needed_ones_kept() -> Resul
     .await?;
     assert!(audit.contains(&orphan), "{audit}");
     Ok(())
+}
+
+/// The ACL exactly as `docs/security.md` documents it, for this store.
+fn documented_acl(store: &str) -> Result<String> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/security.md"),
+    )?;
+    let start = doc
+        .find("```acl\n")
+        .ok_or_else(|| anyhow!("no ```acl block in docs/security.md"))?
+        + "```acl\n".len();
+    let len = doc[start..]
+        .find("```")
+        .ok_or_else(|| anyhow!("unterminated acl block"))?;
+    Ok(doc[start..start + len].replace("STORE", store))
+}
+
+fn mosquitto_passwd(file: &std::path::Path, create: bool, user: &str, pass: &str) -> Result<()> {
+    let mut c = std::process::Command::new("mosquitto_passwd");
+    if create {
+        c.arg("-c");
+    }
+    let out = c.arg("-b").arg(file).arg(user).arg(pass).output()?;
+    if !out.status.success() {
+        bail!("mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_mosquitto_the_documented_acl_keeps_each_kiosk_in_its_own_topics() -> Result<()> {
+    let t = tempdir("sec-mosquitto")?;
+    let dir = t.path().join("mosquitto");
+    std::fs::create_dir_all(&dir)?;
+    // Mosquitto drops root for its own user before it reads these files.
+    use std::os::unix::fs::PermissionsExt as _;
+    for d in [t.path(), dir.as_path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let (acl, passwd) = (dir.join("rxedge.acl"), dir.join("rxedge.passwd"));
+    std::fs::write(&acl, documented_acl("test-store")?)?;
+    let hub_secret = uuid::Uuid::now_v7().simple().to_string();
+    if which("mosquitto_passwd").is_none() {
+        return skip_or_fail("mosquitto_passwd missing (Debian package mosquitto)");
+    }
+    mosquitto_passwd(&passwd, true, "rxedge-hub", &hub_secret)?;
+    mosquitto_passwd(&passwd, false, "k2", "k2 password")?;
+    for f in [&acl, &passwd] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644))?;
+    }
+    let conf = format!(
+        "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+        passwd.display(),
+        acl.display()
+    );
+    let Some(m) = Mosquitto::start_with(&dir, &conf).await? else {
+        return skip_or_fail("mosquitto missing (Debian package mosquitto)");
+    };
+    let mut hub = Hub::prepare(
+        &t.path().join("hub"),
+        BrokerChoice::External(m.port),
+        None,
+        "",
+    )
+    .await?;
+    hub.env
+        .push(("RXEDGE_HUB__BROKER__USERNAME".into(), "rxedge-hub".into()));
+    hub.env
+        .push(("RXEDGE_HUB__BROKER__PASSWORD".into(), hub_secret));
+    hub.spawn().await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("k1"), &hub, "k1", "").await?;
+    // The kiosk's login, as it prints it, into the password file.
+    let out = std::process::Command::new(bin("rxedge-kiosk")?)
+        .arg("--config")
+        .arg(&kiosk.config)
+        .arg("mqtt-login")
+        .output()?;
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password = "))
+        .ok_or_else(|| anyhow!("no password in {printed:?}"))?;
+    mosquitto_passwd(&passwd, false, "k1", password)?;
+    m.reload()?;
+
+    // Events flow end to end through the confined broker.
+    assert_eq!(kiosk.burst("acl", 20).await?, 20);
+    let d = wait_committed(&hub, "k1", "acl", 20, WAIT).await?;
+    assert_eq!((d.lost, d.duplicated), (0, 0));
+
+    // Nobody anonymous; k2 may publish in its own tree only.
+    assert!(mqtt_connect(m.port, "anon", None).await?.is_none());
+    let k2 = mqtt_connect(m.port, "k2-client", Some(("k2", "k2 password")))
+        .await?
+        .ok_or_else(|| anyhow!("k2 could not log in"))?;
+    let qos = rumqttc::QoS::AtLeastOnce;
+    k2.publish(
+        "rxedge/v1/test-store/k1/events",
+        qos,
+        false,
+        b"into k1".to_vec(),
+    )
+    .await?;
+    k2.publish(
+        "rxedge/v1/test-store/k2/events",
+        qos,
+        false,
+        b"into k2".to_vec(),
+    )
+    .await?;
+    // Same publisher, same hub subscription: had k1's arrived, it would be first.
+    let pool = hub.db().await?;
+    wait_for("k2's own message at the hub", WAIT, || async {
+        let n: i64 = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM dead_letters WHERE kiosk_id = 'k2'",
+        )
+        .fetch_one(&pool)
+        .await?
+        .try_get("n")?;
+        Ok((n == 1).then_some(()))
+    })
+    .await?;
+    let into_k1: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM dead_letters WHERE kiosk_id = 'k1'")
+            .fetch_one(&pool)
+            .await?
+            .try_get("n")?;
+    assert_eq!(into_k1, 0, "the ACL kept k2 out of k1's topics");
+    Ok(())
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(cmd))
+            .find(|p| p.exists())
+    })
 }

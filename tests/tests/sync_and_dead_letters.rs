@@ -1,7 +1,7 @@
 //! Hub → kiosk config sync, and hostile or broken traffic landing in dead letters.
 
 use anyhow::{anyhow, Result};
-use rumqttc::{AsyncClient, MqttOptions, QoS};
+use rumqttc::QoS;
 use rxedge_shared::sign::{self, Context, Signed, SigningKey};
 use rxedge_tests::*;
 use sqlx::Row as _;
@@ -123,10 +123,9 @@ async fn forged_unknown_replayed_and_garbage_go_to_dead_letters_while_traffic_fl
             .try_get("event_id")?;
     let first_id = uuid::Uuid::parse_str(&first_id)?;
 
-    let mut opts = MqttOptions::new("attacker", "127.0.0.1", hub.mqtt_port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut el) = AsyncClient::new(opts, 100);
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    // The attacker is another enrolled kiosk (the broker lets nobody else in),
+    // publishing under k1's and a ghost's topics.
+    let client = mqtt_as_new_kiosk(&hub, "attacker").await?;
     let topic = |k: &str| format!("rxedge/v1/test-store/{k}/events");
 
     // Forged: right kiosk, wrong key.
