@@ -80,12 +80,22 @@ rxApplyCss(document);
   const table = document.getElementById("kiosk-table");
   const live = Array.prototype.slice.call(document.querySelectorAll("[data-refresh]"));
   if ((!feed && live.length === 0) || !window.EventSource) return;
+  // A screen's own refreshes do not keep its session alive; when the session
+  // has ended (idle at a shared counter), the screen goes to the sign-in form.
+  const BACKGROUND = { credentials: "same-origin", headers: { "X-RxEdge-Background": "1" } };
+  function signedOut(r) {
+    if (r.status === 401 || (r.redirected && new URL(r.url).pathname === "/login")) {
+      window.location.href = "/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+    }
+    return r;
+  }
   let pending = null;
   function refreshKiosks() {
     if (!table || pending) return;
     pending = setTimeout(function () {
       pending = null;
-      fetch(table.dataset.src, { credentials: "same-origin" })
+      fetch(table.dataset.src, BACKGROUND)
+        .then(signedOut)
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) { if (html !== null) table.innerHTML = html; });
     }, 300);
@@ -97,7 +107,8 @@ rxApplyCss(document);
     if (again) return;
     again = setTimeout(function () {
       again = null;
-      fetch(window.location.href, { credentials: "same-origin" })
+      fetch(window.location.href, BACKGROUND)
+        .then(signedOut)
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (html === null) return;

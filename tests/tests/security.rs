@@ -204,10 +204,38 @@ async fn sign_in_is_throttled_sessions_end_and_changes_need_the_csrf_token() -> 
         "rotated away"
     );
 
+    // A screen's own background refresh does not count as activity; a request the person makes does.
+    let bg = login(&base, "max", TEST_PASSWORD).await?;
+    let pool = hub.db().await?;
+    let seen = || async {
+        let v: i64 = sqlx::query("SELECT last_seen_ms FROM sessions WHERE username = 'max' ORDER BY last_seen_ms DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await?
+            .try_get("last_seen_ms")?;
+        Ok::<i64, anyhow::Error>(v)
+    };
+    sqlx::query("UPDATE sessions SET last_seen_ms = last_seen_ms - 600000 WHERE username = 'max'")
+        .execute(&pool)
+        .await?;
+    let before = seen().await?;
+    let r = c
+        .get(format!("{base}/api/me"))
+        .header(header::COOKIE, &bg.cookie)
+        .header("x-rxedge-background", "1")
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::OK, "still inside the idle window");
+    assert_eq!(
+        seen().await?,
+        before,
+        "a background refresh does not extend the session"
+    );
+    assert_eq!(me(&bg).await?.status(), StatusCode::OK);
+    assert!(seen().await? > before + 500_000, "a real request does");
+
     // Idle too long: the session ends.
     let idle = login(&base, "max", TEST_PASSWORD).await?;
     assert_eq!(me(&idle).await?.status(), StatusCode::OK);
-    let pool = hub.db().await?;
     sqlx::query("UPDATE sessions SET last_seen_ms = last_seen_ms - 3600000 WHERE username = 'max'")
         .execute(&pool)
         .await?;

@@ -94,8 +94,9 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let touch = !req.headers().contains_key(session::BACKGROUND_HEADER);
     let found = match session::cookie(cookies, session::COOKIE) {
-        Some(t) => session::lookup(&s.0.db, t, limits(&s), now_ms()).await,
+        Some(t) => session::lookup(&s.0.db, t, limits(&s), touch, now_ms()).await,
         None => Ok(None),
     };
     let sess = match found {

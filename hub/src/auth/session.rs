@@ -16,6 +16,8 @@ pub const COOKIE: &str = "rxedge_session";
 pub const CSRF_COOKIE: &str = "rxedge_csrf";
 /// The header a change must carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The header the page script puts on its own background refreshes.
+pub const BACKGROUND_HEADER: &str = "x-rxedge-background";
 
 /// A signed-in person, as handlers see them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -85,13 +87,16 @@ pub struct Limits {
     pub max_ms: i64,
 }
 
-/// The live session of `token`, if any; an expired one is deleted. The
-/// last-seen time is written at most every 30 s, so reading a page does not
-/// cost a write each time.
+/// The live session of `token`, if any; an expired one is deleted. A
+/// request the person made (`touch`) counts as activity; a screen's own
+/// background refresh does not, so a page left open still signs out when
+/// idle. The last-seen time is written at most every 30 s, so reading a
+/// page does not cost a write each time.
 pub async fn lookup(
     db: &Db,
     token: &str,
     limits: Limits,
+    touch: bool,
     now_ms: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
     let id_hash = hash_token(token);
@@ -117,7 +122,7 @@ pub async fn lookup(
         end(db, &id_hash).await?;
         return Ok(None);
     }
-    if now_ms - seen > 30_000 {
+    if touch && now_ms - seen > 30_000 {
         sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE id_hash = $2")
             .bind(now_ms)
             .bind(&id_hash)
