@@ -100,6 +100,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "security",
         include_str!("../migrations/sqlite/0012_security.sql"),
     ),
+    (
+        13,
+        "ocr_edits",
+        include_str!("../migrations/sqlite/0013_ocr_edits.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -161,6 +166,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "security",
         include_str!("../migrations/postgres/0012_security.sql"),
+    ),
+    (
+        13,
+        "ocr_edits",
+        include_str!("../migrations/postgres/0013_ocr_edits.sql"),
     ),
 ];
 

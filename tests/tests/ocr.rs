@@ -144,6 +144,61 @@ async fn a_kiosk_paper_scan_becomes_a_draft_on_the_hub() -> Result<()> {
     let none = get_json(format!("{}/api/ocr/search?q=metformin", hub.url())).await?;
     assert_eq!(none["jobs"].as_array().map(Vec::len), Some(0), "{none}");
     eprintln!("kiosk scan to OCR draft: {:.1} s", took.as_secs_f64());
+
+    // The pharmacist corrects fields; each correction is kept with the old
+    // value, the new one and who made it, and a wrong value is refused.
+    let fields = format!("{}/api/ocr/jobs/{job_id}/fields", hub.url());
+    let choles = got
+        .iter()
+        .position(|(n, _, _)| n == "CHOLES")
+        .ok_or_else(|| anyhow!("no CHOLES"))?;
+    for (field, value) in [
+        ("patient.name".to_string(), "Gertrud Muster-Beispiel"),
+        (format!("items.{choles}.dose"), "0.5-0-0-1"),
+        (format!("items.{choles}.quantity"), "2"),
+    ] {
+        let v = ok(post_json(
+            fields.clone(),
+            serde_json::json!({ "field": field, "value": value }),
+        )
+        .await?)?;
+        assert_eq!(v["edit"]["new_value"], value, "{v}");
+    }
+    for (field, value, says) in [
+        ("items.0.dose", "twice a day", "morning-noon-evening-night"),
+        ("patient.birth_date", "1.11.1943", "YYYY-MM-DD"),
+        ("items.99.dose", "1-0-0-0", "not a field of this draft"),
+    ] {
+        let (st, v) = post_json(
+            fields.clone(),
+            serde_json::json!({ "field": field, "value": value }),
+        )
+        .await?;
+        assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["error"].as_str().unwrap_or("").contains(says), "{v}");
+    }
+    let d = job(&hub, &job_id).await?["draft"].clone();
+    assert_eq!(d["patient"]["name"]["value"], "Gertrud Muster-Beispiel");
+    assert_eq!(d["items"][choles]["dose"], "0.5-0-0-1");
+    assert_eq!(d["items"][choles]["quantity"], 2);
+    let page = get_text(format!("{}/orders/{id}", hub.url())).await?;
+    assert!(
+        page.contains("id=\"ocr-edits\"") && page.contains("0.5-0-1-0") && page.contains("Pia"),
+        "the review page shows the corrections with the old value and who"
+    );
+    let audit = get_as(
+        Role::Admin,
+        format!("{}/admin/audit.csv?q=fields", hub.url()),
+    )
+    .send()
+    .await?
+    .text()
+    .await?;
+    assert_eq!(
+        audit.matches("POST /api/ocr/jobs/{id}/fields").count(),
+        6,
+        "{audit}"
+    );
     Ok(())
 }
 

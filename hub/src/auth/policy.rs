@@ -191,6 +191,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/ocr/jobs", Staff(PT)),
     ("POST", "/api/ocr/jobs", Staff(PT)),
     ("GET", "/api/ocr/jobs/{id}", Staff(PT)),
+    ("POST", "/api/ocr/jobs/{id}/fields", Staff(PT)),
     ("GET", "/api/ocr/search", Staff(PT)),
     // Billing.
     ("GET", "/billing", Staff(AP)),

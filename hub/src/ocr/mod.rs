@@ -5,6 +5,7 @@
 //! words with boxes, so each rule is tested without images.
 
 pub mod cli;
+pub mod edits;
 pub mod engine;
 pub mod extract;
 pub mod jobs;

@@ -27,6 +27,7 @@ pub fn router(max_bytes: usize) -> Router<AppState> {
         .route("/ocr/jobs/{id}/retry", post(retry))
         .route("/api/ocr/jobs", post(upload_api).get(list_api))
         .route("/api/ocr/jobs/{id}", get(job_api))
+        .route("/api/ocr/jobs/{id}/fields", post(correct_field))
         .route("/api/ocr/search", get(search_api))
         .layer(DefaultBodyLimit::max(max_bytes.saturating_add(64 * 1024)))
 }
@@ -269,7 +270,7 @@ fn conf_class(c: f64) -> &'static str {
 
 /// The draft beside its image: every field with its confidence, and a box
 /// on the image where it was read. Shared with the order review page.
-pub fn draft_view(job: &Job) -> Markup {
+pub fn draft_view(job: &Job, edits: &[super::edits::Edit]) -> Markup {
     let Some(d) = &job.draft else {
         return html! {
             p.ocr-state { "OCR: " (state_badge(job)) @if !job.error.is_empty() { " — " (job.error) } }
@@ -367,6 +368,7 @@ pub fn draft_view(job: &Job) -> Markup {
                         }
                     }
                 }
+                (corrections(job, d, edits))
                 p.meta { "Read by " (job.engine) " in " (format!("{:.1} s", job.ms.unwrap_or(0.0) / 1000.0)) ", language " (d["language"].as_str().unwrap_or("?")) ". Green: sure; amber: check; red: likely wrong." }
                 details { summary { "Text as read" } pre { (d["text"].as_str().unwrap_or("")) } }
             }
@@ -378,6 +380,7 @@ async fn job_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<M
     let job = jobs::get(&s.0.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no OCR job {id}")))?;
+    let edits = super::edits::trail(&s.0.db, &id).await?;
     Ok(layout(
         "OCR draft",
         html! {
@@ -389,8 +392,87 @@ async fn job_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<M
                     p.error { (job.error) }
                     form method="post" action={ "/ocr/jobs/" (job.id) "/retry" } { button { "Try again" } }
                 }
-                (draft_view(&job))
+                (draft_view(&job, &edits))
             }
         },
+    ))
+}
+
+/// The correction form (any field, by its label and current value) and the
+/// trail of corrections made.
+fn corrections(job: &Job, d: &Value, edits: &[super::edits::Edit]) -> Markup {
+    use super::edits::{current, ITEM, TOP};
+    let mut fields: Vec<(String, String, String)> = TOP
+        .iter()
+        .map(|(f, label)| {
+            (
+                (*f).to_owned(),
+                (*label).to_owned(),
+                current(d, f).unwrap_or_default(),
+            )
+        })
+        .collect();
+    for (i, _) in d["items"].as_array().into_iter().flatten().enumerate() {
+        for (k, label) in ITEM {
+            let f = format!("items.{i}.{k}");
+            let v = current(d, &f).unwrap_or_default();
+            fields.push((f, format!("Item {} {label}", i + 1), v));
+        }
+    }
+    html! {
+        form #ocr-correct data-api={ "/api/ocr/jobs/" (job.id) "/fields" } {
+            label { "Correct " select name="field" {
+                @for (f, label, v) in &fields { option value=(f) { (label) ": " (if v.is_empty() { "—" } else { v.as_str() }) } }
+            } }
+            label { " to " input name="value" placeholder="the value on the page (empty: not on the page)"; }
+            button type="submit" { "Save correction" }
+            output {}
+        }
+        @if !edits.is_empty() {
+            table #ocr-edits {
+                thead { tr { th { "Corrected" } th { "Was" } th { "Now" } th { "By" } th { "When (UTC)" } } }
+                tbody {
+                    @for e in edits {
+                        tr { td { (e.field) } td { (e.old_value) } td { (e.new_value) } td { (e.actor) } td { (fmt_utc(e.at_ms)) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /api/ocr/jobs/{id}/fields` `{field, value}`: one correction, trailed.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Correction {
+    field: String,
+    #[serde(default)]
+    value: String,
+}
+
+async fn correct_field(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    user: crate::auth::session::Staff,
+    axum::Json(c): axum::Json<Correction>,
+) -> Result<axum::Json<Value>, AppError> {
+    use super::edits::CorrectError;
+    let edit = super::edits::correct(&s.0.db, &id, &c.field, &c.value, &user.name, now_ms())
+        .await
+        .map_err(|e| match e {
+            CorrectError::Edit(e) => AppError::BadRequest(e.to_string()),
+            CorrectError::NotFound(m) => AppError::NotFound(m),
+            CorrectError::Db(e) => e.into(),
+        })?;
+    let _ = s.0.feed.send(crate::web::FeedItem::Ocr { job: id.clone() });
+    let message = match &edit {
+        Some(e) => format!(
+            "{} corrected: {:?} → {:?}.",
+            e.field, e.old_value, e.new_value
+        ),
+        None => "Unchanged.".into(),
+    };
+    Ok(axum::Json(
+        serde_json::json!({ "edit": edit, "message": message }),
     ))
 }

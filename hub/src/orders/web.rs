@@ -429,17 +429,21 @@ async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, App
     ))
 }
 
-fn prescription(o: &super::Order, ocr: Option<&crate::ocr::jobs::Job>) -> Markup {
+fn prescription(
+    o: &super::Order,
+    ocr: Option<&crate::ocr::jobs::Job>,
+    edits: &[crate::ocr::edits::Edit],
+) -> Markup {
     if o.kind == "paper" {
         return html! {
             p { "Paper prescription photographed at the kiosk." }
             @match ocr {
                 Some(job) if job.draft.is_some() => {
-                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job)) }
+                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job, edits)) }
                     p { a href={ "/ocr/jobs/" (job.id) } { "The OCR job" } }
                 }
                 Some(job) => {
-                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job)) }
+                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job, edits)) }
                     img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription";
                 }
                 None => {
@@ -544,10 +548,14 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let scan_log = super::handover::log(&s.0.db, &o.id).await?;
     let notes = crate::notify::for_order(&s.0.db, &o.id).await?;
     let ocr = crate::ocr::jobs::for_order(&s.0.db, &o.id).await?;
+    let ocr_edits = match &ocr {
+        Some(j) => crate::ocr::edits::trail(&s.0.db, &j.id).await?,
+        None => Vec::new(),
+    };
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let api = format!("/api/orders/{}/action", o.id);
     // Each frequent step has a key (see `app.js`): pressing it submits the
-    // form once its fields are filled (the name is remembered), or puts the
+    // form once its fields are filled, or puts the
     // cursor in the first empty one.
     let key = |action: &str| match action {
         "start_review" => "s",
@@ -572,7 +580,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             p { a href="/orders" { "Back to the queue" } " · "
                 small.keys { "Keys: s start review · l add a line · a approve · g give back · f start filling · m mark ready · p scan a pack · h hand over · q queue" } }
             @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
-            section { h2 { "Prescription" } (prescription(&o, ocr.as_ref())) }
+            section { h2 { "Prescription" } (prescription(&o, ocr.as_ref(), &ocr_edits)) }
             (patient_section(&o, &checks))
             (checks_section(&checks))
             (price)
