@@ -313,7 +313,6 @@ fn kiosk_table(kiosks: &[devices::Kiosk], stale_ms: i64, now: i64) -> Markup {
 
 async fn home(State(s): State<AppState>) -> Result<Markup, AppError> {
     let kiosks = devices::list(&s.0.db).await?;
-    let has_admin = crate::auth::has_admin(&s.0.db).await?;
     let stale = i64::from(s.0.cfg.kiosk_defaults.stale_after_secs) * 1000;
     let recent = sqlx::query("SELECT kiosk_id, seq, kind, created_ms, received_ms FROM events ORDER BY commit_id DESC LIMIT 25")
         .fetch_all(&s.0.db.pool)
@@ -321,9 +320,6 @@ async fn home(State(s): State<AppState>) -> Result<Markup, AppError> {
     Ok(layout(
         "Kiosks",
         html! {
-            @if !has_admin {
-                p.notice { "This hub has no administrator yet. " a href="/setup" { "Set it up" } ": the administrator's account, the store's name and the first kiosk." }
-            }
             h1 { (s.0.store_name()) }
             section { h2 { "Kiosks" } div #kiosk-table data-src="/fragments/kiosks" { (kiosk_table(&kiosks, stale, now_ms())) } }
             section {

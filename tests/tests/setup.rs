@@ -71,7 +71,8 @@ async fn setup_refuses_bad_input_creates_one_admin_and_then_closes() -> Result<(
     let (st, v) = post(&url, form("eve")).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT, "{v}");
     let home = http_get(hub.url()).send().await?.text().await?;
-    assert!(home.contains("Apotheke am See") && !home.contains("Set it up"));
+    // Set up: every screen now asks for a sign-in, under the store's new name.
+    assert!(home.contains("Sign in to Apotheke am See"), "{home}");
 
     // Accounts from the command line: the password from the environment.
     let add = |name: &str, role: &str, pw: &str| {
