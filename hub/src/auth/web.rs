@@ -169,7 +169,12 @@ async fn setup(
 
 /// Where a sign-in may send the browser next: a path on this hub only.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Browsers drop tabs and newlines in URLs ("/\t/evil" is "//evil"), so
+    // any whitespace or control character disqualifies, as does a backslash.
+    let plain = !next
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    if plain && next.starts_with('/') && !next.starts_with("//") {
         next
     } else {
         "/"
@@ -523,4 +528,26 @@ async fn disable_user(
     Ok(Json(serde_json::json!({
         "message": format!("{username} is disabled and signed out ({ended} session(s) ended)."),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sign_in_only_ever_sends_the_browser_to_a_path_on_this_hub() {
+        for ok in ["/", "/orders", "/orders/1?x=%2F%2Fy"] {
+            assert_eq!(super::safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            " /orders",
+            "orders",
+            "",
+        ] {
+            assert_eq!(super::safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }
