@@ -247,6 +247,10 @@ pub struct Auth {
     pub max_failures_per_ip: u32,
     /// The window over which failures count, and how long a lock lasts.
     pub lockout_minutes: u32,
+    /// A checked session is trusted this long without reading the store
+    /// again (0: read every time). Only matters with several hubs on one
+    /// database: a sign-out on one reaches the others within this time.
+    pub session_cache_secs: u32,
 }
 
 impl Default for Auth {
@@ -257,6 +261,7 @@ impl Default for Auth {
             max_failures_per_account: 5,
             max_failures_per_ip: 20,
             lockout_minutes: 15,
+            session_cache_secs: 5,
         }
     }
 }

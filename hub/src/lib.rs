@@ -303,6 +303,7 @@ pub async fn run(
         notify_wake,
         ocr_wake,
         gate: gate.clone(),
+        sessions: auth::session::Cache::new(i64::from(auth_cfg.session_cache_secs) * 1000),
         mqtt_login: hub_login.clone(),
         throttle: std::sync::Mutex::new(auth::throttle::Throttle::new(
             auth_cfg.max_failures_per_account,

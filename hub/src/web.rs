@@ -154,6 +154,8 @@ pub struct Inner {
     pub ocr_wake: Arc<tokio::sync::Notify>,
     /// Failed sign-ins per account and per address.
     pub throttle: std::sync::Mutex<crate::auth::throttle::Throttle>,
+    /// Recently checked sessions.
+    pub sessions: crate::auth::session::Cache,
     /// Who may log in to the embedded broker (None with an external broker).
     pub gate: Option<Arc<crate::broker::Gate>>,
     /// The hub's own MQTT login, if any (to close a revoked kiosk's connection).

@@ -127,13 +127,43 @@ async fn every_role_meets_the_role_matrix_on_every_route() -> Result<()> {
         "{}",
         &audit[..audit.len().min(2000)]
     );
+    // With the hub's session cache on (the default), disabling an account and
+    // signing out still end those sessions at once.
+    let me = |user: &'static str| get_user(user, format!("{}/api/me", hub.url())).send();
+    assert_eq!(me("tess").await?.status(), StatusCode::OK);
+    let r = post_as(Role::Admin, format!("{}/api/users/tess/disable", hub.url()))
+        .send()
+        .await?;
+    assert!(r.status().is_success());
+    assert_eq!(
+        me("tess").await?.status(),
+        StatusCode::UNAUTHORIZED,
+        "disabled"
+    );
+    assert_eq!(me("pia").await?.status(), StatusCode::OK);
+    let r = post_user("pia", format!("{}/api/logout", hub.url()))
+        .send()
+        .await?;
+    assert!(r.status().is_success());
+    assert_eq!(
+        me("pia").await?.status(),
+        StatusCode::UNAUTHORIZED,
+        "signed out"
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_throttled_sessions_end_and_changes_need_the_csrf_token() -> Result<()> {
     let t = tempdir("sec-session")?;
-    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    // This test moves session times in the store, so every request must read it.
+    let hub = Hub::start_with(
+        &t.path().join("hub"),
+        BrokerChoice::Embedded,
+        None,
+        "[auth]\nsession_cache_secs = 0\n",
+    )
+    .await?;
     let base = hub.url();
     let c = raw()?;
 

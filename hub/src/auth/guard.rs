@@ -96,7 +96,7 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
         .unwrap_or("");
     let touch = !req.headers().contains_key(session::BACKGROUND_HEADER);
     let found = match session::cookie(cookies, session::COOKIE) {
-        Some(t) => session::lookup(&s.0.db, t, limits(&s), touch, now_ms()).await,
+        Some(t) => session::lookup(&s.0.db, &s.0.sessions, t, limits(&s), touch, now_ms()).await,
         None => Ok(None),
     };
     let sess = match found {

@@ -94,12 +94,31 @@ pub struct Limits {
 /// page does not cost a write each time.
 pub async fn lookup(
     db: &Db,
+    cache: &Cache,
     token: &str,
     limits: Limits,
     touch: bool,
     now_ms: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
     let id_hash = hash_token(token);
+    if let Some(mut c) = cache.fresh(&id_hash, now_ms) {
+        if now_ms - c.seen_ms > limits.idle_ms || now_ms - c.created_ms > limits.max_ms {
+            cache.forget(&id_hash);
+            end(db, &id_hash).await?;
+            return Ok(None);
+        }
+        if touch && now_ms - c.seen_ms > 30_000 {
+            sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE id_hash = $2")
+                .bind(now_ms)
+                .bind(&id_hash)
+                .execute(&db.pool)
+                .await?;
+            c.seen_ms = now_ms;
+            cache.put(&id_hash, c.clone());
+        }
+        return Ok(Some(c.session));
+    }
+    cache.forget(&id_hash);
     let Some(r) = sqlx::query(
         "SELECT s.csrf, s.created_ms, s.last_seen_ms, u.username, u.display_name, u.role, u.disabled \
          FROM sessions s JOIN users u ON u.username = s.username WHERE s.id_hash = $1",
@@ -122,22 +141,97 @@ pub async fn lookup(
         end(db, &id_hash).await?;
         return Ok(None);
     }
+    let mut seen_ms = seen;
     if touch && now_ms - seen > 30_000 {
         sqlx::query("UPDATE sessions SET last_seen_ms = $1 WHERE id_hash = $2")
             .bind(now_ms)
             .bind(&id_hash)
             .execute(&db.pool)
             .await?;
+        seen_ms = now_ms;
     }
-    Ok(Some(Session {
+    let session = Session {
         staff: Staff {
             username: r.try_get("username")?,
             name: r.try_get("display_name")?,
             role,
         },
         csrf: r.try_get("csrf")?,
-        id_hash,
-    }))
+        id_hash: id_hash.clone(),
+    };
+    cache.put(
+        &id_hash,
+        Cached {
+            session: session.clone(),
+            created_ms: created,
+            seen_ms,
+            fetched_ms: now_ms,
+        },
+    );
+    Ok(Some(session))
+}
+
+/// Sessions checked in the last `ttl_ms`, so a busy screen does not cost a
+/// store read per request. Signing out, a new sign-in and a disabled account
+/// drop entries at once on this hub; another hub on the same database sees
+/// such a change within `ttl_ms` (`auth.session_cache_secs`, 0 turns it off).
+#[derive(Debug, Default)]
+pub struct Cache {
+    ttl_ms: i64,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+/// A cached session with the times its expiry is judged by.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    session: Session,
+    created_ms: i64,
+    seen_ms: i64,
+    fetched_ms: i64,
+}
+
+impl Cache {
+    /// A cache trusting an entry for `ttl_ms`.
+    pub fn new(ttl_ms: i64) -> Self {
+        Self {
+            ttl_ms,
+            entries: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Cached>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, id_hash: &str, now_ms: i64) -> Option<Cached> {
+        self.lock()
+            .get(id_hash)
+            .filter(|c| now_ms - c.fetched_ms < self.ttl_ms)
+            .cloned()
+    }
+
+    fn put(&self, id_hash: &str, c: Cached) {
+        if self.ttl_ms <= 0 {
+            return;
+        }
+        let mut m = self.lock();
+        if m.len() > 10_000 {
+            let (now, ttl) = (c.fetched_ms, self.ttl_ms);
+            m.retain(|_, x| now - x.fetched_ms < ttl);
+        }
+        m.insert(id_hash.to_owned(), c);
+    }
+
+    /// Drop one session (signed out, replaced).
+    pub fn forget(&self, id_hash: &str) {
+        self.lock().remove(id_hash);
+    }
+
+    /// Drop every session of an account (disabled).
+    pub fn forget_user(&self, username: &str) {
+        self.lock()
+            .retain(|_, c| c.session.staff.username != username);
+    }
 }
 
 /// End one session (by its store key).
@@ -196,6 +290,37 @@ mod tests {
         assert_eq!(a.len(), 43, "256 bits in URL-safe base64");
         assert_eq!(hash_token(&a).len(), 64);
         assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn the_cache_trusts_an_entry_for_its_time_and_forgets_on_request() {
+        let staff = |u: &str| Staff {
+            username: u.into(),
+            name: u.into(),
+            role: Role::Pharmacist,
+        };
+        let entry = |u: &str, at: i64| Cached {
+            session: Session {
+                staff: staff(u),
+                csrf: "c".into(),
+                id_hash: u.into(),
+            },
+            created_ms: 0,
+            seen_ms: 0,
+            fetched_ms: at,
+        };
+        let c = Cache::new(5_000);
+        c.put("a", entry("anna", 1_000));
+        c.put("b", entry("bert", 1_000));
+        assert!(c.fresh("a", 5_999).is_some());
+        assert!(c.fresh("a", 6_000).is_none(), "older than its time");
+        c.forget("a");
+        assert!(c.fresh("a", 1_001).is_none());
+        c.forget_user("bert");
+        assert!(c.fresh("b", 1_001).is_none());
+        let off = Cache::new(0);
+        off.put("a", entry("anna", 1_000));
+        assert!(off.fresh("a", 1_000).is_none(), "0 turns it off");
     }
 
     #[test]

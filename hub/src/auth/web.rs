@@ -348,6 +348,7 @@ async fn login(
         .succeed(&keys[0]);
     // A new session at every sign-in: a session id planted before sign-in is worthless.
     if let Some(old) = old {
+        s.0.sessions.forget(&old);
         session::end(&s.0.db, &old).await?;
     }
     let limits = super::guard::limits(&s);
@@ -381,7 +382,9 @@ async fn logout(
         .and_then(|v| v.to_str().ok())
         .and_then(|c| session::cookie(c, session::COOKIE))
     {
-        session::end(&s.0.db, &session::hash_token(t)).await?;
+        let id_hash = session::hash_token(t);
+        s.0.sessions.forget(&id_hash);
+        session::end(&s.0.db, &id_hash).await?;
     }
     let mut resp =
         Json(serde_json::json!({ "message": "Signed out.", "next": "/login" })).into_response();
@@ -523,6 +526,7 @@ async fn disable_user(
         .bind(&username)
         .execute(&s.0.db.pool)
         .await?;
+    s.0.sessions.forget_user(&username);
     let ended = session::end_all(&s.0.db, &username).await?;
     tracing::info!(%username, %role, by = %by.username, ended, "account disabled");
     Ok(Json(serde_json::json!({
