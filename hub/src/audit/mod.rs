@@ -65,7 +65,7 @@ pub struct Entry {
 pub fn entry_hash(prev: &str, seq: i64, e: &NewEntry<'_>) -> String {
     let canonical =
         serde_json::json!([prev, seq, e.at_ms, e.actor, e.action, e.subject, e.detail, e.ip]);
-    hex(&Sha256::digest(canonical.to_string().as_bytes()))
+    format!("{:x}", Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 impl Entry {
@@ -80,15 +80,6 @@ impl Entry {
             at_ms: self.at_ms,
         }
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
 }
 
 /// Where and why a chain is broken.
@@ -301,13 +292,14 @@ pub async fn search(db: &Db, q: &Query) -> Result<Vec<Entry>, sqlx::Error> {
 /// Request fields safe to keep: JSON with every key that names a secret
 /// removed, cut to `max` bytes on a character boundary.
 pub fn redact(body: &[u8], max: usize) -> String {
+    fn secret(k: &str) -> bool {
+        let k = k.to_ascii_lowercase();
+        k.contains("password") || k.contains("secret") || k.contains("token")
+    }
     fn scrub(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
-                m.retain(|k, _| {
-                    let k = k.to_ascii_lowercase();
-                    !(k.contains("password") || k.contains("secret") || k.contains("token"))
-                });
+                m.retain(|k, _| !secret(k));
                 m.values_mut().for_each(scrub);
             }
             serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
@@ -322,10 +314,7 @@ pub fn redact(body: &[u8], max: usize) -> String {
         // Form posts: keep the field names and values that are not secrets.
         Err(_) => {
             let fields: serde_json::Map<String, serde_json::Value> = form_urlencoded::parse(body)
-                .filter(|(k, _)| {
-                    let k = k.to_ascii_lowercase();
-                    !(k.contains("password") || k.contains("secret") || k.contains("token"))
-                })
+                .filter(|(k, _)| !secret(k))
                 .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
                 .collect();
             serde_json::Value::Object(fields).to_string()

@@ -89,13 +89,8 @@ pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Respo
             );
         }
     };
-    let cookies = req
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
     let touch = !req.headers().contains_key(session::BACKGROUND_HEADER);
-    let found = match session::cookie(cookies, session::COOKIE) {
+    let found = match session::token_of(req.headers()) {
         Some(t) => session::lookup(&s.0.db, &s.0.sessions, t, limits(&s), touch, now_ms()).await,
         None => Ok(None),
     };

@@ -50,10 +50,15 @@ pub fn new_token() -> String {
 
 /// The store key of a session token.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+/// The session token a request's cookies carry, if any.
+pub fn token_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| cookie(c, COOKIE))
 }
 
 /// Start a session; returns the cookie token and the CSRF token.

@@ -260,12 +260,7 @@ async fn login(
     req: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let ip = super::guard::client_ip(&req);
-    let old = req
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| session::cookie(c, session::COOKIE))
-        .map(session::hash_token);
+    let old = session::token_of(req.headers()).map(session::hash_token);
     let bytes = axum::body::to_bytes(req.into_body(), 16 * 1024)
         .await
         .map_err(|_| AppError::BadRequest("sign-in request too large".into()))?;
@@ -376,12 +371,7 @@ async fn logout(
     State(s): State<AppState>,
     req: axum::extract::Request,
 ) -> Result<Response, AppError> {
-    if let Some(t) = req
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| session::cookie(c, session::COOKIE))
-    {
+    if let Some(t) = session::token_of(req.headers()) {
         let id_hash = session::hash_token(t);
         s.0.sessions.forget(&id_hash);
         session::end(&s.0.db, &id_hash).await?;
