@@ -160,6 +160,17 @@ next_connection_delay_ms = 1
     toml::from_str(&text).map_err(|e| BrokerError::Config(e.to_string()))
 }
 
+/// A free port on loopback for the embedded broker when TLS ends in front of
+/// it. rumqttd binds by address, so the port is found, released and handed
+/// over; [`start`] checks it again.
+pub fn loopback_port() -> Result<SocketAddr, BrokerError> {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let l = std::net::TcpListener::bind(any)
+        .map_err(|source| BrokerError::Bind { addr: any, source })?;
+    l.local_addr()
+        .map_err(|source| BrokerError::Bind { addr: any, source })
+}
+
 /// Start the embedded broker on a background thread. Returns once the port is
 /// known to be free; the broker accepts connections shortly after.
 pub fn start(listen: SocketAddr, max_payload: usize, gate: Arc<Gate>) -> Result<(), BrokerError> {

@@ -44,6 +44,8 @@ pub struct Config {
     pub auth: Auth,
     /// How long prescription images are kept.
     pub blobs: Blobs,
+    /// TLS for the web screens and the embedded broker.
+    pub tls: Tls,
     /// Logging.
     pub log: Log,
 }
@@ -70,7 +72,8 @@ pub struct Paths {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Http {
-    /// Listen address. Loopback by default until accounts and TLS land.
+    /// Listen address. Loopback by default; to serve the store network,
+    /// listen on it with `tls.mode` on (docs/security.md).
     pub listen: SocketAddr,
     /// The URL kiosks use to reach this hub for enrollment (printed by `kiosk add`).
     pub public_url: String,
@@ -229,6 +232,52 @@ impl Default for Blobs {
         Self {
             keep_days: 3650,
             orphan_days: 30,
+        }
+    }
+}
+
+/// How the hub serves TLS (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain HTTP and MQTT: a hub on loopback, or behind a TLS proxy.
+    #[default]
+    Off,
+    /// The hub's own CA (made on first start) issues its server certificate.
+    Auto,
+    /// Certificate and key files the pharmacy provides.
+    Files,
+}
+
+/// TLS for HTTPS and MQTTS. On (`auto` or `files`), the web listener speaks
+/// only HTTPS, the embedded broker only MQTTS, and kiosks pin the CA they
+/// were given at enrollment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// `off`, `auto` or `files`.
+    pub mode: TlsMode,
+    /// Extra DNS names or IP addresses for the `auto` server certificate,
+    /// beyond localhost, this machine's name and the hosts of
+    /// `http.public_url` and `broker.public_url`.
+    pub names: Vec<String>,
+    /// `files`: the server certificate chain (PEM, server certificate first).
+    pub cert_file: String,
+    /// `files`: its private key (PEM).
+    pub key_file: String,
+    /// `files`: the CA certificate kiosks pin (PEM); empty: the last
+    /// certificate of `cert_file`.
+    pub ca_file: String,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::Off,
+            names: Vec::new(),
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_file: String::new(),
         }
     }
 }
@@ -523,6 +572,34 @@ impl Config {
             parse_mqtt_url(&self.broker.url)
                 .map_err(|e| ConfigError::Invalid(format!("broker.url: {e}")))?;
         }
+        let public_broker = rxedge_shared::tls::parse_mqtt_url(&self.broker.public_url)
+            .map_err(|e| ConfigError::Invalid(format!("broker.public_url: {e}")))?;
+        let https = self.http.public_url.starts_with("https://");
+        // With tls.mode off, an https:// public URL means a TLS proxy in front.
+        match self.tls.mode {
+            TlsMode::Off => {}
+            TlsMode::Auto | TlsMode::Files => {
+                if !https {
+                    return Err(ConfigError::Invalid(format!(
+                        "http.public_url: {:?} must start with https:// when tls.mode is on",
+                        self.http.public_url
+                    )));
+                }
+                if self.broker.url.is_empty() && !public_broker.tls {
+                    return Err(ConfigError::Invalid(format!(
+                        "broker.public_url: {:?} must start with mqtts:// when tls.mode is on",
+                        self.broker.public_url
+                    )));
+                }
+            }
+        }
+        if self.tls.mode == TlsMode::Files
+            && (self.tls.cert_file.is_empty() || self.tls.key_file.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file: tls.mode = \"files\" needs both".into(),
+            ));
+        }
         if self.inventory.rate_window_days == 0 {
             return Err(ConfigError::Invalid(
                 "inventory.rate_window_days: must be at least 1".into(),
@@ -583,35 +660,54 @@ impl Config {
     }
 }
 
-/// Parse `mqtt://host:port` (port defaults to 1883).
+/// Parse `mqtt://host:port` or `mqtts://host:port`.
 pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| format!("{url:?} must start with mqtt://"))?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("{url:?}: bad port {p:?}"))?,
-        ),
-        None => (rest, 1883),
-    };
-    if host.is_empty() {
-        return Err(format!("{url:?}: no host"));
-    }
-    Ok((
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port,
-    ))
+    rxedge_shared::tls::parse_mqtt_url(url).map(|u| (u.host, u.port))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_on_needs_secure_public_urls_and_files_mode_needs_both_files() {
+        let mut c = Config::default();
+        c.tls.mode = TlsMode::Auto;
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("http.public_url") && e.contains("https://"),
+            "{e}"
+        );
+        c.http.public_url = "https://hub.local:8443".into();
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("broker.public_url") && e.contains("mqtts://"),
+            "{e}"
+        );
+        c.broker.public_url = "mqtts://hub.local:8883".into();
+        assert!(c.validate().is_ok());
+        c.tls.mode = TlsMode::Files;
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("tls.cert_file"), "{e}");
+        c.tls.cert_file = "/etc/rxedge/hub.pem".into();
+        c.tls.key_file = "/etc/rxedge/hub.key".into();
+        assert!(c.validate().is_ok());
+        // Off, with https:// public URLs: TLS ends at a proxy in front.
+        c.tls.mode = TlsMode::Off;
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn example_file_equals_defaults() -> Result<(), Box<dyn std::error::Error>> {

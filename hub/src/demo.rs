@@ -87,7 +87,7 @@ pub async fn run(
         let code = crate::devices::add(&db, &id, "Demo kiosk (simulated)", true, now_ms())
             .await
             .map_err(|e| HubError::State(e.to_string()))?;
-        rxedge_kiosk::enroll(&kiosk_dir, &cfg.http.public_url, kiosk_id, &code)
+        rxedge_kiosk::enroll(&kiosk_dir, &cfg.http.public_url, kiosk_id, &code, None)
             .await
             .map_err(|e| HubError::State(e.to_string()))?;
         demo_setup(&cfg.http.public_url, kiosk_id).await?;

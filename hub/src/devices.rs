@@ -158,6 +158,23 @@ pub fn new_code(rng: &mut impl rand::Rng) -> String {
     format!("{}-{}", &c[..4], &c[4..])
 }
 
+/// The command to run on the kiosk. With TLS on it carries the fingerprint
+/// of the CA the kiosk will pin, so the kiosk can tell this hub from an
+/// impostor before it sends its code. The code comes last.
+pub fn enroll_command(
+    hub_url: &str,
+    kiosk: &str,
+    ca_fingerprint: Option<&str>,
+    code: &str,
+) -> String {
+    match ca_fingerprint {
+        Some(fp) => format!(
+            "rxedge-kiosk enroll --hub {hub_url} --id {kiosk} --ca-fingerprint {fp} --code {code}"
+        ),
+        None => format!("rxedge-kiosk enroll --hub {hub_url} --id {kiosk} --code {code}"),
+    }
+}
+
 /// Register a kiosk (or renew its code) and return a one-time enrollment code.
 pub async fn add(
     db: &Db,

@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod patients;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 use crate::config::Config;
@@ -53,6 +54,9 @@ pub enum HubError {
     /// HTTP server.
     #[error("http server: {0}")]
     Http(std::io::Error),
+    /// TLS certificates.
+    #[error("tls: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Create the state directory (0700) if needed. Only `run` and CLI commands do this, never config loading.
@@ -95,14 +99,43 @@ pub async fn run(
     let store_id = cfg.store_id()?;
     ensure_state_dir(&cfg.paths.state_dir)?;
     let key = Arc::new(hub_key(&cfg.paths.state_dir)?);
+    let tls = tls::load(&cfg)?.map(Arc::new);
+    if let Some(t) = &tls {
+        tracing::info!(ca = %t.files.ca.display(), fingerprint = %t.ca_fingerprint, "TLS on");
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Where the hub's own MQTT clients connect.
+    let mut broker_local = cfg
+        .broker_addr()
+        .map_err(|e| HubError::State(format!("broker.url: {e}")))?;
+    let mut front = None;
     let gate = if cfg.broker.url.is_empty() {
         let gate = Arc::new(broker::Gate::new(store_id.as_str()));
-        broker::start(
-            cfg.broker.listen,
-            cfg.ingest.max_payload_bytes,
-            gate.clone(),
-        )?;
-        tracing::info!(listen = %cfg.broker.listen, "embedded MQTT broker started");
+        let plain = match &tls {
+            // rumqttd speaks plain MQTT on loopback; TLS ends in front of it.
+            Some(t) => {
+                let public = tokio::net::TcpListener::bind(cfg.broker.listen)
+                    .await
+                    .map_err(|source| broker::BrokerError::Bind {
+                        addr: cfg.broker.listen,
+                        source,
+                    })?;
+                let inner = broker::loopback_port()?;
+                front = Some(tokio::spawn(tls::mqtt_front(
+                    public,
+                    t.mqtt_acceptor()?,
+                    inner,
+                    stop_rx.clone(),
+                )));
+                inner
+            }
+            None => cfg.broker.listen,
+        };
+        broker::start(plain, cfg.ingest.max_payload_bytes, gate.clone())?;
+        if plain != cfg.broker.listen {
+            broker_local = ("127.0.0.1".to_owned(), plain.port());
+        }
+        tracing::info!(listen = %cfg.broker.listen, tls = tls.is_some(), "embedded MQTT broker started");
         Some(gate)
     } else {
         None
@@ -113,9 +146,7 @@ pub async fn run(
 
     let metrics = Arc::new(metrics::Metrics::default());
     let (feed, _) = broadcast::channel(4096);
-    let (host, port) = cfg
-        .broker_addr()
-        .map_err(|e| HubError::State(format!("broker.url: {e}")))?;
+    let (host, port) = broker_local.clone();
     let mut opts = ingest::mqtt_options(
         &store_id,
         &host,
@@ -123,6 +154,18 @@ pub async fn run(
         Duration::from_secs(cfg.broker.keep_alive_secs),
         cfg.ingest.max_payload_bytes,
     );
+    if !cfg.broker.url.is_empty() {
+        let external = rxedge_shared::tls::parse_mqtt_url(&cfg.broker.url)
+            .map_err(|e| HubError::State(format!("broker.url: {e}")))?;
+        if external.tls {
+            // An external broker over TLS presents a certificate from the CA
+            // kiosks pin (docs/security.md): the hub pins the same one.
+            let t = tls.as_ref().ok_or_else(|| {
+                HubError::State("broker.url is mqtts:// but tls.mode is off: the hub has no CA to check the broker by".into())
+            })?;
+            opts.set_transport(rxedge_kiosk::link::pinned_tls(&t.ca_pem));
+        }
+    }
     let hub_login = match &gate {
         Some(g) => {
             g.reload(&db)
@@ -140,7 +183,6 @@ pub async fn run(
     }
     let (client, eventloop) = rumqttc::AsyncClient::new(opts, 10_000);
     let (tx, rx) = mpsc::channel(10_000);
-    let (stop_tx, stop_rx) = watch::channel(false);
     let devices_changed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (cc_tx, cc_rx) = mpsc::channel(10_000);
     let views: coldchain::service::Views = Default::default();
@@ -305,6 +347,8 @@ pub async fn run(
         gate: gate.clone(),
         sessions: auth::session::Cache::new(i64::from(auth_cfg.session_cache_secs) * 1000),
         mqtt_login: hub_login.clone(),
+        broker_local,
+        tls: tls.clone(),
         throttle: std::sync::Mutex::new(auth::throttle::Throttle::new(
             auth_cfg.max_failures_per_account,
             auth_cfg.max_failures_per_ip,
@@ -326,12 +370,29 @@ pub async fn run(
             web::observe,
         ));
     tracing::info!(addr = ?listener.local_addr().ok(), "hub web listening");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = match &tls {
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+        Some(t) => {
+            use axum::serve::ListenerExt as _;
+            // tap_io: axum's connect-info for a custom listener.
+            let listener = tls::HttpsListener::new(listener, t.http_acceptor()?)
+                .map_err(HubError::Http)?
+                .tap_io(|_| {});
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    };
     service::stopping();
     let _ = stop_tx.send(true);
     let _ = supervisor.await;
@@ -342,6 +403,9 @@ pub async fn run(
     let _ = retention.await;
     if let Some(t) = gate_task {
         let _ = t.await;
+    }
+    if let Some(f) = front {
+        let _ = f.await;
     }
     let _ = order_sync.await;
     let _ = queue_watch.await;

@@ -391,17 +391,33 @@ async fn kiosk_cmd(cfg: &Config, cmd: KioskCmd) -> anyhow::Result<()> {
                         .await?;
                     rxedge_hub::ensure_state_dir(&cfg.paths.state_dir)?;
                     let hub = rxedge_hub::hub_key(&cfg.paths.state_dir)?;
+                    let identity = rxedge_kiosk::identity::IdentityFile {
+                        store_id: store.to_string(),
+                        kiosk_id: kid.to_string(),
+                        broker_url: cfg.broker.public_url.clone(),
+                        hub_public_key: rxedge_shared::sign::encode_public(&hub.verifying_key()),
+                        hub_url: cfg.http.public_url.clone(),
+                        hub_ca_pem: rxedge_hub::tls::ca_on_disk(cfg)?
+                            .map(|(pem, _)| pem)
+                            .unwrap_or_default(),
+                    };
                     println!("kiosk {kid} registered.");
                     println!("Put this in the kiosk's state directory as identity.toml:\n");
-                    println!("store_id = \"{}\"\nkiosk_id = \"{kid}\"\nbroker_url = \"{}\"\nhub_public_key = \"{}\"\nhub_url = \"{}\"", store, cfg.broker.public_url, rxedge_shared::sign::encode_public(&hub.verifying_key()), cfg.http.public_url);
+                    println!("{}", toml::to_string(&identity)?);
                 }
                 None => {
+                    let fp = rxedge_hub::tls::ca_on_disk(cfg)?.map(|(_, fp)| fp);
                     let code =
                         rxedge_hub::devices::add(&db, &kid, &name, reenroll, now_ms()).await?;
                     println!("kiosk {kid} added. On the kiosk, within 30 minutes, run:\n");
                     println!(
-                        "  rxedge-kiosk enroll --hub {} --id {kid} --code {code}",
-                        cfg.http.public_url
+                        "  {}",
+                        rxedge_hub::devices::enroll_command(
+                            &cfg.http.public_url,
+                            kid.as_str(),
+                            fp.as_deref(),
+                            &code
+                        )
                     );
                 }
             }

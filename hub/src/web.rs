@@ -160,6 +160,11 @@ pub struct Inner {
     pub gate: Option<Arc<crate::broker::Gate>>,
     /// The hub's own MQTT login, if any (to close a revoked kiosk's connection).
     pub mqtt_login: Option<(String, String)>,
+    /// Where the hub's own MQTT clients connect (the embedded broker's
+    /// loopback port when TLS ends in front of it).
+    pub broker_local: (String, u16),
+    /// The hub's certificate and the CA kiosks pin, when TLS is on.
+    pub tls: Option<Arc<crate::tls::Material>>,
 }
 
 impl Inner {
@@ -484,6 +489,21 @@ pub struct EnrollResponse {
     pub hub_public_key: String,
 }
 
+/// The CA certificate kiosks pin. Public: a kiosk fetches it before it
+/// trusts anything, and checks it against the fingerprint it was given.
+async fn hub_ca(State(s): State<AppState>) -> Result<Response, AppError> {
+    match &s.0.tls {
+        Some(t) => Ok((
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            t.ca_pem.clone(),
+        )
+            .into_response()),
+        None => Err(AppError::NotFound(
+            "TLS is off on this hub (tls.mode)".into(),
+        )),
+    }
+}
+
 async fn enroll(
     State(s): State<AppState>,
     Json(req): Json<EnrollRequest>,
@@ -544,18 +564,14 @@ async fn revoke_kiosk(
     if let Some(g) = &s.0.gate {
         g.reload(&s.0.db).await?;
     }
-    let closed = match s.0.cfg.broker_addr() {
-        Ok((host, port)) => {
-            crate::broker::kick(
-                &host,
-                port,
-                &rxedge_shared::topics::kiosk_client_id(s.0.store.as_str(), &id),
-                s.0.mqtt_login.clone(),
-            )
-            .await
-        }
-        Err(_) => false,
-    };
+    let (host, port) = &s.0.broker_local;
+    let closed = crate::broker::kick(
+        host,
+        *port,
+        &rxedge_shared::topics::kiosk_client_id(s.0.store.as_str(), &id),
+        s.0.mqtt_login.clone(),
+    )
+    .await;
     let _ = s.0.feed.send(FeedItem::kiosk(&id));
     tracing::warn!(kiosk = %id, connection_closed = closed, "kiosk revoked");
     Ok(Json(serde_json::json!({
@@ -667,6 +683,7 @@ pub fn router(max_image_bytes: usize) -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/dead-letters", get(dead_letters))
         .route("/api/enroll", post(enroll))
+        .route("/api/tls/ca.pem", get(hub_ca))
         .route("/api/kiosks", get(list_kiosks))
         .route("/api/kiosks/{id}/config", get(get_config).post(edit_config))
         .route("/api/kiosks/{id}/revoke", post(revoke_kiosk))

@@ -21,6 +21,10 @@ pub struct IdentityFile {
     /// Hub web address used at enrollment (paper images are uploaded there).
     #[serde(default)]
     pub hub_url: String,
+    /// The hub's CA certificate (PEM), pinned at enrollment: the only CA
+    /// this kiosk trusts for `https://` and `mqtts://`. Empty without TLS.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hub_ca_pem: String,
 }
 
 /// A loaded identity.
@@ -34,6 +38,8 @@ pub struct Identity {
     pub broker_url: String,
     /// Hub web address from enrollment (empty for key-first enrollments).
     pub hub_url: String,
+    /// The hub's CA (PEM) pinned at enrollment, if the hub uses TLS.
+    pub hub_ca_pem: Option<String>,
     /// The hub's key.
     pub hub_key: VerifyingKey,
     /// Our signing key.
@@ -82,10 +88,35 @@ pub fn load(state_dir: &Path) -> Result<Identity, IdentityError> {
             .map_err(|e| IdentityError::Bad(format!("kiosk_id: {e}")))?,
         broker_url: f.broker_url,
         hub_url: f.hub_url,
+        hub_ca_pem: (!f.hub_ca_pem.trim().is_empty()).then_some(f.hub_ca_pem),
         hub_key: sign::decode_public(&f.hub_public_key)
             .map_err(|e| IdentityError::Bad(format!("hub_public_key: {e}")))?,
         key,
     })
+}
+
+impl Identity {
+    /// An HTTP client for the hub: with TLS, it trusts the pinned CA and
+    /// nothing else.
+    pub fn hub_client(&self) -> Result<reqwest::Client, IdentityError> {
+        pinned_client(self.hub_ca_pem.as_deref())
+    }
+}
+
+/// An HTTP client that trusts only `ca_pem` (None: the default client, for
+/// a hub without TLS).
+pub fn pinned_client(ca_pem: Option<&str>) -> Result<reqwest::Client, IdentityError> {
+    let Some(pem) = ca_pem else {
+        return Ok(reqwest::Client::new());
+    };
+    let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| IdentityError::Bad(format!("hub_ca_pem: {e}")))?;
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .map_err(|e| IdentityError::Bad(format!("TLS client: {e}")))
 }
 
 /// Save an identity file (0600).

@@ -55,23 +55,13 @@ pub enum KioskError {
     State(String),
 }
 
-/// Parse `mqtt://host:port`.
-pub fn parse_broker(url: &str) -> Result<(String, u16), KioskError> {
-    let bad = || {
+/// Parse `mqtt://host:port` or `mqtts://host:port`.
+pub fn parse_broker(url: &str) -> Result<rxedge_shared::tls::MqttUrl, KioskError> {
+    rxedge_shared::tls::parse_mqtt_url(url).map_err(|e| {
         KioskError::Config(rxedge_shared::config::ConfigError::Invalid(format!(
-            "broker url {url:?}: expected mqtt://host:port"
+            "broker url: {e}"
         )))
-    };
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(bad)?;
-    let rest = rest.trim_end_matches('/');
-    match rest.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() => Ok((h.to_owned(), p.parse().map_err(|_| bad())?)),
-        None if !rest.is_empty() => Ok((rest.to_owned(), 1883)),
-        _ => Err(bad()),
-    }
+    })
 }
 
 /// Create the state directory (0700).
@@ -86,19 +76,104 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), KioskError> {
     Ok(())
 }
 
+/// Largest CA certificate file the kiosk fetches at enrollment.
+const MAX_CA_BYTES: usize = 64 * 1024;
+
+/// Fetch the hub's CA at enrollment and check it against the fingerprint
+/// `rxedge-hub kiosk add` printed. The connection that fetches it trusts no
+/// one; the fingerprint is what makes the answer trustworthy, and nothing
+/// secret is sent before it matches.
+async fn fetch_hub_ca(hub_url: &str, fingerprint: &str) -> Result<String, KioskError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let url = format!("{hub_url}/api/tls/ca.pem");
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(true)
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| KioskError::Enroll(format!("TLS client: {e}")))?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| KioskError::Enroll(format!("cannot reach the hub at {url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(KioskError::Enroll(format!(
+            "the hub answered {} for its CA certificate at {url}",
+            resp.status()
+        )));
+    }
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_CA_BYTES as u64)
+    {
+        return Err(KioskError::Enroll(format!(
+            "{url}: the CA certificate is too large"
+        )));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| KioskError::Enroll(format!("{url}: {e}")))?;
+    if body.len() > MAX_CA_BYTES {
+        return Err(KioskError::Enroll(format!(
+            "{url}: the CA certificate is too large"
+        )));
+    }
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&body)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| KioskError::Enroll(format!("{url}: not a PEM certificate: {e}")))?;
+    let [ca] = certs.as_slice() else {
+        return Err(KioskError::Enroll(format!(
+            "{url}: expected one CA certificate, got {}",
+            certs.len()
+        )));
+    };
+    let got = rxedge_shared::tls::fingerprint(ca);
+    if got != fingerprint {
+        return Err(KioskError::Enroll(format!(
+            "the hub at {hub_url} presents a CA with fingerprint {got}, not the {fingerprint} given: \
+             this is not the hub that issued the code (or the fingerprint was mistyped). Nothing was sent."
+        )));
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|_| KioskError::Enroll(format!("{url}: the certificate is not text")))
+}
+
 /// Enroll with a hub: create our key if needed, present it with the one-time
-/// code, and save what the hub answers.
+/// code, and save what the hub answers. An `https://` hub needs the CA
+/// fingerprint `rxedge-hub kiosk add` printed; that CA is pinned from then on.
 pub async fn enroll(
     state_dir: &Path,
     hub_url: &str,
     kiosk_id: &str,
     code: &str,
+    ca_fingerprint: Option<&str>,
 ) -> Result<identity::IdentityFile, KioskError> {
+    let hub_url = hub_url.trim_end_matches('/');
+    let ca_pem = match (hub_url.starts_with("https://"), ca_fingerprint) {
+        (true, Some(fp)) => {
+            let fp = rxedge_shared::tls::parse_fingerprint(fp)
+                .map_err(|e| KioskError::Enroll(format!("--ca-fingerprint: {e}")))?;
+            Some(fetch_hub_ca(hub_url, &fp).await?)
+        }
+        (true, None) => {
+            return Err(KioskError::Enroll(
+                "an https:// hub needs --ca-fingerprint (rxedge-hub kiosk add prints it)".into(),
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(KioskError::Enroll(
+                "--ca-fingerprint is for an https:// hub; this hub URL is not https://".into(),
+            ))
+        }
+        (false, None) => None,
+    };
     ensure_state_dir(state_dir)?;
     let key = keyfile::load_or_create(&identity::key_path(state_dir))
         .map_err(|e| KioskError::Enroll(e.to_string()))?;
-    let url = format!("{}/api/enroll", hub_url.trim_end_matches('/'));
-    let resp = reqwest::Client::new()
+    let url = format!("{hub_url}/api/enroll");
+    let resp = identity::pinned_client(ca_pem.as_deref())?
         .post(&url)
         .timeout(Duration::from_secs(15))
         .json(&serde_json::json!({
@@ -124,7 +199,8 @@ pub async fn enroll(
     }
     let f: identity::IdentityFile = serde_json::from_value(serde_json::json!({
         "store_id": body["store_id"], "kiosk_id": body["kiosk_id"], "broker_url": body["broker_url"], "hub_public_key": body["hub_public_key"],
-        "hub_url": hub_url.trim_end_matches('/'),
+        "hub_url": hub_url,
+        "hub_ca_pem": ca_pem.unwrap_or_default(),
     }))
     .map_err(|e| KioskError::Enroll(format!("unexpected answer: {e}")))?;
     identity::save(state_dir, &f)?;
@@ -146,16 +222,23 @@ pub async fn run(
     } else {
         cfg.hub.broker_url.clone()
     };
-    let (host, port) = parse_broker(&broker)?;
-    let (client, eventloop) = rumqttc::AsyncClient::new(
-        link::options(
-            &id,
-            &host,
-            port,
-            Duration::from_secs(cfg.hub.keep_alive_secs),
-        ),
-        4096,
+    let url = parse_broker(&broker)?;
+    let mut opts = link::options(
+        &id,
+        &url.host,
+        url.port,
+        Duration::from_secs(cfg.hub.keep_alive_secs),
     );
+    if url.tls {
+        let ca = id.hub_ca_pem.as_deref().ok_or_else(|| {
+            KioskError::Enroll(format!(
+                "the broker {broker} uses TLS but this kiosk holds no hub CA: enroll again with --ca-fingerprint"
+            ))
+        })?;
+        opts.set_transport(link::pinned_tls(ca));
+    }
+    let hub_http = id.hub_client()?;
+    let (client, eventloop) = rumqttc::AsyncClient::new(opts, 4096);
     let (driver, handle, cmds) = driver::Driver::new(
         id.clone(),
         store.clone(),
@@ -205,6 +288,7 @@ pub async fn run(
     let papers = upload::PaperStore::new(store.tree("paper")?);
     let upload_task = tokio::spawn(upload::run(
         papers.clone(),
+        hub_http,
         id.hub_url.clone(),
         id.kiosk.to_string(),
         id.key.clone(),

@@ -40,6 +40,16 @@ pub fn options(id: &Identity, host: &str, port: u16, keep_alive: Duration) -> Mq
     o
 }
 
+/// MQTT over TLS trusting only the hub's CA (PEM). rumqttc's `Simple`
+/// configuration builds its root store from this certificate alone.
+pub fn pinned_tls(ca_pem: &str) -> rumqttc::Transport {
+    rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+        ca: ca_pem.as_bytes().to_vec(),
+        alpn: None,
+        client_auth: None,
+    })
+}
+
 /// Poll the connection until shutdown.
 pub async fn run(
     mut el: EventLoop,

@@ -31,7 +31,7 @@ enum Cmd {
     Run,
     /// Enroll with a hub using the code from `rxedge-hub kiosk add`.
     Enroll {
-        /// Hub web address, e.g. http://hub.local:8080.
+        /// Hub web address, e.g. https://hub.local:8443 (or http:// without TLS).
         #[arg(long)]
         hub: String,
         /// This kiosk's id, as given to `rxedge-hub kiosk add`.
@@ -40,6 +40,10 @@ enum Cmd {
         /// One-time enrollment code.
         #[arg(long)]
         code: String,
+        /// For an https:// hub: the SHA-256 fingerprint of its CA, as
+        /// `rxedge-hub kiosk add` prints it. That CA is pinned from then on.
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
     },
     /// Print this kiosk's public key (creating the key if needed).
     Identity,
@@ -153,8 +157,20 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("cannot listen on {}", cfg.ui.listen))?;
                 rxedge_kiosk::run(cfg, listener, rxedge_kiosk::shutdown_signal()).await?;
             }
-            Cmd::Enroll { hub, id, code } => {
-                let f = rxedge_kiosk::enroll(&cfg.paths.state_dir, &hub, &id, &code).await?;
+            Cmd::Enroll {
+                hub,
+                id,
+                code,
+                ca_fingerprint,
+            } => {
+                let f = rxedge_kiosk::enroll(
+                    &cfg.paths.state_dir,
+                    &hub,
+                    &id,
+                    &code,
+                    ca_fingerprint.as_deref(),
+                )
+                .await?;
                 println!(
                     "enrolled as kiosk {} of store {}; broker {}",
                     f.kiosk_id, f.store_id, f.broker_url

@@ -39,16 +39,17 @@ impl PaperStore {
     }
 }
 
-/// Upload until shutdown. `hub_url` empty means this kiosk was enrolled key-first
+/// Upload until shutdown through `client` (which pins the hub's CA when the
+/// hub uses TLS). `hub_url` empty means this kiosk was enrolled key-first
 /// and has no hub address: images wait (and the log says why).
 pub async fn run(
     store: PaperStore,
+    client: reqwest::Client,
     hub_url: String,
     kiosk: String,
     key: SigningKey,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = reqwest::Client::new();
     let mut backoff = Duration::from_secs(1);
     loop {
         let mut failed = false;

@@ -25,6 +25,7 @@ pub mod payload;
 pub mod protocol;
 pub mod sign;
 pub mod ticket;
+pub mod tls;
 pub mod topics;
 
 pub use ids::{IdError, KioskId, StoreId};

@@ -125,6 +125,8 @@ pub struct Hub {
     /// Create the test accounts and sign them in at start (off for tests
     /// of the first-run wizard, which needs a hub without accounts).
     pub accounts: bool,
+    /// Serves HTTPS and MQTTS with its own CA ([`Hub::start_tls`]).
+    pub tls: bool,
     child: Option<Child>,
     runs: u32,
 }
@@ -178,9 +180,22 @@ fn sessions() -> &'static std::sync::Mutex<Sessions> {
     S.get_or_init(Default::default)
 }
 
-fn client() -> &'static reqwest::Client {
-    static C: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    C.get_or_init(reqwest::Client::new)
+fn clients() -> &'static std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>> {
+    static C: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    C.get_or_init(Default::default)
+}
+
+/// The harness's HTTP client for `url`: for a hub with TLS, one that trusts
+/// only that hub's CA (as its kiosks do); otherwise a plain client.
+pub fn client_for(url: &str) -> reqwest::Client {
+    let map = clients().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = map.get(&origin(url)) {
+        return c.clone();
+    }
+    static PLAIN: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    PLAIN.get_or_init(reqwest::Client::new).clone()
 }
 
 /// `http://host:port` of a URL.
@@ -192,7 +207,7 @@ fn origin(url: &str) -> String {
 
 /// Sign in at `base` and return the session (not remembered).
 pub async fn login(base: &str, username: &str, password: &str) -> Result<Session> {
-    let r = client()
+    let r = client_for(base)
         .post(format!("{base}/api/login"))
         .json(&serde_json::json!({ "username": username, "password": password }))
         .send()
@@ -250,13 +265,13 @@ pub fn post_as(role: Role, url: impl AsRef<str>) -> reqwest::RequestBuilder {
 /// GET as the harness account `username`.
 pub fn get_user(username: &str, url: impl AsRef<str>) -> reqwest::RequestBuilder {
     let url = url.as_ref();
-    with_session(client().get(url), url, username)
+    with_session(client_for(url).get(url), url, username)
 }
 
 /// POST as the harness account `username`, with the CSRF token.
 pub fn post_user(username: &str, url: impl AsRef<str>) -> reqwest::RequestBuilder {
     let url = url.as_ref();
-    with_session(client().post(url), url, username)
+    with_session(client_for(url).post(url), url, username)
 }
 
 /// GET as the pharmacist (the role most tests act in).
@@ -287,6 +302,24 @@ impl Hub {
         let mut h = Self::prepare(dir, broker, db_url, extra_toml).await?;
         h.spawn().await?;
         Ok(h)
+    }
+
+    /// [`Hub::start`] with `tls.mode = "auto"`: the hub makes its CA, serves
+    /// HTTPS and MQTTS, and the harness trusts only that CA for it.
+    pub async fn start_tls(dir: &Path, broker: BrokerChoice) -> Result<Self> {
+        let mut h = Self::prepare(dir, broker, None, "[tls]\nmode = \"auto\"\n").await?;
+        let text = std::fs::read_to_string(&h.config)?
+            .replace("public_url = \"http://", "public_url = \"https://")
+            .replace("public_url = \"mqtt://", "public_url = \"mqtts://");
+        std::fs::write(&h.config, text)?;
+        h.tls = true;
+        h.spawn().await?;
+        Ok(h)
+    }
+
+    /// The CA this hub made (`tls.mode = "auto"`), once it has started.
+    pub fn ca_pem(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("state/tls/ca.pem")).ok()
     }
 
     /// Write the config (and pick the database) without starting the process.
@@ -332,6 +365,7 @@ impl Hub {
             db_url,
             env: Vec::new(),
             accounts: true,
+            tls: false,
             child: None,
             runs: 0,
         })
@@ -355,12 +389,29 @@ impl Hub {
             .spawn()
             .context("spawn rxedge-hub")?;
         self.child = Some(child);
-        let url = format!("http://127.0.0.1:{}/healthz", self.http_port);
+        let url = format!("{}/healthz", self.url());
         let log = self.log();
+        let tls = self.tls;
+        let ca_path = self.dir.join("state/tls/ca.pem");
         wait_for("hub healthy", Duration::from_secs(60), || {
             let url = url.clone();
+            let ca_path = ca_path.clone();
             async move {
-                match reqwest::get(&url).await {
+                let client = if tls {
+                    // The CA appears when the hub first starts.
+                    let Ok(ca) = std::fs::read_to_string(&ca_path) else {
+                        return Ok(None);
+                    };
+                    let c = rxedge_kiosk::identity::pinned_client(Some(&ca))?;
+                    clients()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(origin(&url), c.clone());
+                    c
+                } else {
+                    client_for(&url)
+                };
+                match client.get(&url).send().await {
                     Ok(r) if r.status().is_success() => Ok(Some(())),
                     _ => Ok(None),
                 }
@@ -425,9 +476,10 @@ impl Hub {
         hub_cli(&all)
     }
 
-    /// Base HTTP URL.
+    /// Base URL (https:// for a [`Hub::start_tls`] hub).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.http_port)
     }
 
     /// Import a catalog CSV through the hub's API (all rows or none).
@@ -499,10 +551,21 @@ impl Kiosk {
             .nth(1)
             .map(|s| s.trim().to_owned())
             .ok_or_else(|| anyhow!("no code in {out:?}"))?;
+        let mut args = vec!["enroll", "--hub"];
+        let url = hub.url();
+        args.extend([url.as_str(), "--id", id, "--code", &code]);
+        // A TLS hub prints the fingerprint of the CA the kiosk is to pin.
+        let fp = out
+            .split("--ca-fingerprint ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next());
+        if let Some(fp) = fp {
+            args.extend(["--ca-fingerprint", fp]);
+        }
         let st = Command::new(bin("rxedge-kiosk")?)
             .arg("--config")
             .arg(&config)
-            .args(["enroll", "--hub", &hub.url(), "--id", id, "--code", &code])
+            .args(&args)
             .output()?;
         if !st.status.success() {
             bail!("enroll failed: {}", String::from_utf8_lossy(&st.stderr));

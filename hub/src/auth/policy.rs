@@ -82,6 +82,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/static/app.css", Public),
     ("GET", "/static/app.js", Public),
     ("POST", "/api/enroll", Public),
+    ("GET", "/api/tls/ca.pem", Public),
     // Kiosks, signed.
     ("PUT", "/api/blobs/{sha}", Kiosk),
     ("HEAD", "/api/blobs/{sha}", Kiosk),

@@ -156,9 +156,11 @@ async fn setup(
     let code = devices::add(&s.0.db, &kiosk, kiosk_name, false, now)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let enroll = format!(
-        "rxedge-kiosk enroll --hub {} --id {} --code {code}",
-        s.0.cfg.http.public_url, kiosk
+    let enroll = devices::enroll_command(
+        &s.0.cfg.http.public_url,
+        kiosk.as_str(),
+        s.0.tls.as_ref().map(|t| t.ca_fingerprint.as_str()),
+        &code,
     );
     tracing::info!(admin = user.username, kiosk = %kiosk, "first-run setup done");
     Ok(Json(serde_json::json!({
