@@ -143,6 +143,16 @@ pub async fn run(
     let interactions = Arc::new(orders::load_interactions(&cfg.orders.interactions_file)?);
     let db = open_db(&cfg).await?;
     tracing::info!(backend = ?db.backend, interactions = interactions.rows.len(), "store open");
+    // hub.toml is edited outside the hub: what changed since the last start
+    // goes into the audit trail.
+    match audit::config::record_start(&db, &cfg, rxedge_shared::clock::system_now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            keys = n,
+            "config differs from the last start: recorded in the audit trail"
+        ),
+        Err(e) => tracing::error!(error = %e, "config change not recorded in the audit trail"),
+    }
 
     let metrics = Arc::new(metrics::Metrics::default());
     let (feed, _) = broadcast::channel(4096);

@@ -738,6 +738,60 @@ async fn a_tampered_audit_row_is_named_by_audit_verify() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_change_between_starts_is_in_the_audit_trail_with_secrets_masked() -> Result<()> {
+    let t = tempdir("sec-config")?;
+    let mut hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let db_url = hub.db_url.clone();
+    let rows = |action: &'static str| {
+        let url = db_url.clone();
+        async move {
+            let pool = rxedge_hub::store::Db::connect(&url, 1).await?;
+            let r: Vec<String> =
+                sqlx::query("SELECT detail FROM audit_log WHERE action = $1 ORDER BY seq")
+                    .bind(action)
+                    .fetch_all(&pool.pool)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get("detail"))
+                    .collect::<Result<_, _>>()?;
+            pool.pool.close().await;
+            Ok::<_, anyhow::Error>(r)
+        }
+    };
+    let first = rows("config.initial").await?;
+    assert_eq!(first.len(), 1, "the first start records the whole config");
+    // A restart with the same file records nothing new.
+    hub.stop();
+    hub.spawn().await?;
+    assert!(rows("config.changed").await?.is_empty());
+    // Someone edits hub.toml: a threshold and a secret.
+    hub.stop();
+    let text = std::fs::read_to_string(&hub.config)?;
+    std::fs::write(
+        &hub.config,
+        format!("{text}\n[notify]\nsmtp_url = \"smtp://desk:Pa55word-9@mail.example:587\"\n[coldchain]\nescalate_after_secs = 1200\n"),
+    )?;
+    hub.spawn().await?;
+    let changed = rows("config.changed").await?;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let d: Value = serde_json::from_str(&changed[0])?;
+    assert_eq!(d["coldchain.escalate_after_secs"]["after"], "1200", "{d}");
+    let smtp = d["notify.smtp_url"]["after"].as_str().unwrap_or("");
+    assert!(
+        smtp.contains("mail.example:587") && !smtp.contains("Pa55word"),
+        "{smtp}"
+    );
+    assert_eq!(
+        d.as_object().map(|m| m.len()),
+        Some(2),
+        "only what changed: {d}"
+    );
+    let ok = hub.cli(&["audit", "verify"])?;
+    assert!(ok.contains("chain intact"), "{ok}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_past_their_retention_are_removed_and_needed_ones_kept() -> Result<()> {
     let t = tempdir("sec-retention")?;
     // Keep nothing beyond need, and OCR off so an uploaded page stays queued (needed).

@@ -10,6 +10,7 @@
 //! (triggers) as a first line; the chain is what catches someone who drops
 //! the triggers.
 
+pub mod config;
 pub mod web;
 
 use crate::store::Db;
