@@ -85,6 +85,13 @@ impl SimCamera {
         s.queue.push_back((img, hold));
     }
 
+    /// Take away whatever is held up, and everything waiting to be.
+    pub fn clear(&self) {
+        let mut s = self.scene.lock().unwrap_or_else(|e| e.into_inner());
+        s.queue.clear();
+        s.current = None;
+    }
+
     /// Unplug or replug it.
     pub fn set_unplugged(&self, unplugged: bool) {
         self.scene

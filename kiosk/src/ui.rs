@@ -219,6 +219,10 @@ struct Show {
     /// Model a camera photo of it (indoor light, no pure white) rather than a perfect render.
     #[serde(default)]
     as_photo: bool,
+    /// First take away what is in front of the camera (the patient puts the
+    /// last code down); alone, just that.
+    #[serde(default)]
+    clear: bool,
 }
 
 fn default_hold() -> u64 {
@@ -229,6 +233,12 @@ fn default_hold() -> u64 {
 async fn sim_show(State(s): State<UiState>, Json(r): Json<Show>) -> Response {
     if !s.simulate {
         return (StatusCode::NOT_FOUND, "simulator not enabled").into_response();
+    }
+    if r.clear {
+        s.sim_camera.clear();
+        if r.text.is_none() && r.path.is_none() {
+            return Json(serde_json::json!({ "cleared": true })).into_response();
+        }
     }
     let img = match (r.text, r.path) {
         (Some(t), _) => crate::camera::SimCamera::render_qr(&t),
