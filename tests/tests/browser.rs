@@ -484,10 +484,13 @@ async fn an_xss_payload_in_a_patient_name_is_shown_as_text_and_runs_nothing() ->
     assert!(st.is_success(), "{p}");
     assert_eq!(p["name"], payload, "stored as typed");
     let id = p["id"].as_str().unwrap_or_default().to_owned();
+    // A kiosk connected to the broker, for the administrator to revoke.
+    let kiosk = mqtt_as_new_kiosk(&hub, "counter-2").await?;
     let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&shots)?;
     let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
-    let Some(b) = BrowserScript::start("security.mjs", &[&hub_url, &id, &shots_arg])? else {
+    let Some(b) = BrowserScript::start("security.mjs", &[&hub_url, &id, &shots_arg, "counter-2"])?
+    else {
         return skip_or_fail(
             "chromium or tests/browser/node_modules missing (scripts/test installs them)",
         );
@@ -499,5 +502,28 @@ async fn an_xss_payload_in_a_patient_name_is_shown_as_text_and_runs_nothing() ->
             .any(|l| l == "step: the payload reads as text and runs nothing"),
         "{transcript:?}"
     );
+    for step in [
+        "step: switch user hands the screen from Pia to Max",
+        "step: the administrator revokes the kiosk",
+    ] {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "{step}: {transcript:?}"
+        );
+    }
+    // The click did what it says, under the administrator's name: the
+    // store has the kiosk revoked and the audit trail says who did it.
+    let db = rxedge_hub::store::Db::connect(&hub.db_url, 1).await?;
+    let k = rxedge_hub::devices::get(&db, "counter-2")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("kiosk gone"))?;
+    assert!(k.revoked, "{k:?}");
+    drop(kiosk);
+    let who: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM audit_log WHERE action LIKE 'POST /api/kiosks/%/revoke' ORDER BY seq",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    assert_eq!(who, ["ada"], "one revocation, by the administrator");
     Ok(())
 }
