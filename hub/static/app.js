@@ -157,7 +157,8 @@ rxApplyCss(document);
         return;
       }
       if (el.type === "checkbox") { out[el.name] = el.checked; return; }
-      out[el.name] = el.type === "number" ? Number(el.value) : el.value;
+      // Hidden fields that carry numbers say so with data-number.
+      out[el.name] = (el.type === "number" || "number" in el.dataset) ? Number(el.value) : el.value;
     });
     if (form.dataset.shape === "stocktake") out.counts = counts;
     if (form.dataset.shape === "approve") {

@@ -10,7 +10,7 @@
 // usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD RIGHT_PACK WRONG_PACK
 import { pageErrors, run, signIn } from "./lib.mjs";
 
-const [hubUrl, shots, gtin, rightPack, wrongPack] = process.argv.slice(2);
+const [hubUrl, shots, gtin, rightPack, wrongPack, genericPack] = process.argv.slice(2);
 
 await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -45,6 +45,22 @@ await run(async (browser) => {
   await page.screenshot({ path: `${shots}/pharmacist-review.png`, fullPage: true });
   console.log("step: review shows the severe interaction");
 
+  // The plan's Zocor reads by name and dosing, with the generic the
+  // pharmacist may dispense instead: one click adds it as a line.
+  const prescribed = page.locator("#medicaments");
+  await prescribed.getByText("Zocor 20 mg", { exact: true }).waitFor({ timeout: 10_000 });
+  await prescribed.getByText("0-0-1-0", { exact: true }).waitFor();
+  const generic = prescribed.locator("li", { hasText: "Simvastatin 20 mg tablets" });
+  await generic.getByRole("button", { name: "Dispense this instead" }).click();
+  await page.locator("#lines", { hasText: "Simvastatin 20 mg tablets" }).waitFor({ timeout: 10_000 });
+  await page.locator("#lines tr", { hasText: "Simvastatin 20 mg tablets" }).getByText("0-0-1-0").waitFor();
+  // The risk is now reported once, under the product handed over.
+  await page.locator("#checks li.finding.severe", { hasText: "Biaxin 500 mg with Simvastatin 20 mg tablets" }).waitFor();
+  if (await page.locator("#checks li.finding", { hasText: "with Zocor 20 mg" }).count() !== 0) {
+    throw new Error("the plan's Zocor is still reported beside the generic dispensed for it");
+  }
+  console.log("step: the generic is dispensed instead of the brand");
+
   // The hub, not the page, enforces the reason.
   const approve = form("Approve and reserve stock");
   await approve.locator('input[name="override_reason"]').evaluate((el) => el.removeAttribute("required"));
@@ -76,7 +92,11 @@ await run(async (browser) => {
   await scan.locator('input[name="code"]').fill(wrongPack);
   await scan.getByRole("button", { name: "Check pack" }).click();
   await scan.locator("output.error", { hasText: "Wrong lot" }).waitFor({ timeout: 10_000 });
+  // One pack at a time, as a scanner would: each answer before the next code.
   await scan.locator('input[name="code"]').fill(rightPack);
+  await scan.getByRole("button", { name: "Check pack" }).click();
+  await scan.locator("output.ok", { hasText: "lot CLA-1: pack 1 of 1" }).waitFor({ timeout: 10_000 });
+  await scan.locator('input[name="code"]').fill(genericPack);
   await scan.getByRole("button", { name: "Check pack" }).click();
   await scan.locator("output.ok", { hasText: "Every pack is scanned" }).waitFor({ timeout: 10_000 });
   await page.locator("#scans", { hasText: "refused" }).waitFor({ timeout: 10_000 });

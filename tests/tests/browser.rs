@@ -378,11 +378,15 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         .await?;
     // Zocor is on the patient's plan; Biaxin is what the pharmacist adds.
     let (zocor, biaxin) = ("09520000001124", "09520000002305");
-    http_post(format!("{}/api/inventory/receive", hub.url()))
-        .json(&serde_json::json!({ "gtin": biaxin, "lot": "CLA-1", "expiry": "2030-01-31", "quantity": 5, "location": "shelf" }))
-        .send()
-        .await?
-        .error_for_status()?;
+    // The generic simvastatin the pharmacist dispenses instead of Zocor.
+    let generic = "09520000001117";
+    for (gtin, lot) in [(biaxin, "CLA-1"), (generic, "SIM-1")] {
+        http_post(format!("{}/api/inventory/receive", hub.url()))
+            .json(&serde_json::json!({ "gtin": gtin, "lot": lot, "expiry": "2030-01-31", "quantity": 5, "location": "shelf" }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
     let plan = format!(
         r#"CHMED16A0{{"Id":"p1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{{"FName":"Maxima","LName":"Matter","BDt":"1981-01-12"}},"Medicaments":[{{"Id":"{zocor}","IdType":2,"Pos":[{{"D":[0,0,1,0]}}]}}]}}"#
@@ -415,7 +419,14 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     );
     let Some(b) = BrowserScript::start(
         "pharmacist.mjs",
-        &[&hub_url, &shots_arg, biaxin, right, wrong],
+        &[
+            &hub_url,
+            &shots_arg,
+            biaxin,
+            right,
+            wrong,
+            "^01095200000011171730013110SIM-1",
+        ],
     )?
     else {
         return skip_or_fail(
@@ -426,6 +437,7 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
     for step in [
         "step: queue shows one waiting",
         "step: review shows the severe interaction",
+        "step: the generic is dispensed instead of the brand",
         "step: approval without a reason refused",
         "step: approved with a reason in the trail",
         "step: keyboard shortcuts took the steps",

@@ -74,6 +74,17 @@ async fn usable(db: &Db, a: &Allergy) -> Result<Allergy, sqlx::Error> {
     })
 }
 
+/// Does a line of this order carry exactly `p`'s ingredients?
+fn dispensed_here(drugs: &[Drug], p: &Product) -> bool {
+    let mut want: Vec<String> = p.ingredients.iter().map(|i| i.to_lowercase()).collect();
+    want.sort();
+    drugs.iter().any(|d| {
+        let mut have = d.ingredients.clone();
+        have.sort();
+        d.origin == Origin::ThisOrder && have == want
+    })
+}
+
 /// Run the checks for one order.
 pub async fn run(
     db: &Db,
@@ -116,6 +127,10 @@ pub async fn run(
                 None
             };
             match found {
+                // Dispensed in this order, as itself or as a generic (same
+                // ingredients): its line stands for it, so a risk it carries
+                // is reported once, under the product handed over.
+                Some(p) if dispensed_here(&drugs, &p) => {}
                 Some(p) => {
                     let units = m
                         .posology

@@ -429,10 +429,74 @@ async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, App
     ))
 }
 
+/// A catalog product as the review page offers it: its details and the
+/// packs free to reserve.
+struct Offer {
+    product: crate::catalog::Product,
+    free: i64,
+}
+
+/// What the catalog has for each GTIN an eMediplan names, and for the
+/// generics each of those allows.
+async fn offers(
+    db: &crate::store::Db,
+    o: &super::Order,
+) -> Result<std::collections::HashMap<String, Offer>, AppError> {
+    let mut out = std::collections::HashMap::new();
+    let Payload::Chmed16a(c) = payload::parse(&o.payload) else {
+        return Ok(out);
+    };
+    let mut want: Vec<String> = c
+        .medicaments
+        .iter()
+        .filter(|m| m.id_type == 2)
+        .map(|m| m.id.clone())
+        .collect();
+    let mut i = 0;
+    while i < want.len() && out.len() < 50 {
+        let gtin = want[i].clone();
+        i += 1;
+        if out.contains_key(&gtin) {
+            continue;
+        }
+        if let Some(p) = crate::catalog::get(db, &gtin).await? {
+            let free = crate::inventory::free_packs(db, &gtin).await?;
+            want.extend(p.generics.iter().cloned());
+            out.insert(gtin, Offer { product: p, free });
+        }
+    }
+    Ok(out)
+}
+
+/// CHMED daily doses as the pharmacist writes them: 1-0-1-0, 0.5-0-1-0.
+fn dosing(m: &rxedge_shared::payload::chmed::Medicament) -> String {
+    let part = |v: f64| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v}")
+        }
+    };
+    let mut out: Vec<String> = m
+        .posology
+        .iter()
+        .map(|p| match (&p.daily, &p.as_needed) {
+            (Some(d), _) => d.iter().map(|v| part(*v)).collect::<Vec<_>>().join("-"),
+            (None, Some(_)) => "as needed".to_owned(),
+            (None, None) => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    out.dedup();
+    out.join("; ")
+}
+
 fn prescription(
     o: &super::Order,
     ocr: Option<&crate::ocr::jobs::Job>,
     edits: &[crate::ocr::edits::Edit],
+    offers: &std::collections::HashMap<String, Offer>,
+    in_review: bool,
 ) -> Markup {
     if o.kind == "paper" {
         return html! {
@@ -457,8 +521,39 @@ fn prescription(
             p { "eMediplan CHMED16A of " (c.date) @if let Some(g) = &c.prescriber_gln { ", prescriber GLN " (g) } }
             p { "Patient: " strong { (c.patient.first_name) " " (c.patient.last_name) } ", born " (c.patient.birth_date) }
             table #medicaments {
-                thead { tr { th { "Medicament id" } th { "Id type" } th { "Dosing entries" } } }
-                tbody { @for m in &c.medicaments { tr { td { (m.id) } td { (m.id_type) } td { (m.posology.len()) } } } }
+                thead { tr { th { "Prescribed" } th { "Dosing" } th { "Packs" } th { "Instructions" } th { "In stock" } th { "Generics allowed" } } }
+                tbody { @for m in &c.medicaments {
+                    @let offer = (m.id_type == 2).then(|| offers.get(&m.id)).flatten();
+                    @let packs = m.packs.map(|p| p.ceil().max(1.0) as i64).unwrap_or(1);
+                    @let sig = dosing(m);
+                    tr {
+                        td {
+                            @match offer {
+                                Some(f) => { strong { (f.product.name) } @if f.product.controlled { " " span.badge { "controlled" } } br; small { "GTIN " (m.id) } }
+                                None => { (match m.id_type { 1 => "", 2 => "GTIN ", 3 => "Pharmacode ", _ => "Product no. " }) (m.id) br; small.warn { @if m.id_type == 1 { "free text: match it to a product" } @else { "not in the catalog" } } }
+                            }
+                        }
+                        td { (sig) }
+                        td.num { (packs) }
+                        td { @if let Some(t) = &m.instructions { (t) } @if let Some(r) = &m.reason { " (" (r) ")" } }
+                        td.num { @if let Some(f) = offer { (f.free) } @else { "–" } }
+                        td {
+                            @if m.substitution == Some(1) {
+                                span.warn { "No substitution: the prescriber asks for this product" }
+                            } @else if let Some(f) = offer {
+                                @let generics: Vec<&Offer> = f.product.generics.iter().filter_map(|g| offers.get(g)).collect();
+                                @if generics.is_empty() { "none in the catalog" }
+                                ul.generics { @for g in &generics {
+                                    li { (g.product.name) " · " (rxedge_shared::billing::fmt(g.product.price_minor)) " · " (g.free) " in stock"
+                                        @if in_review { (add_line_button(&o.id, &g.product.gtin, packs, &sig, "Dispense this instead")) } }
+                                } }
+                            }
+                        }
+                    }
+                    @if in_review { @if let Some(f) = offer {
+                        tr.add { td colspan="6" { (add_line_button(&o.id, &f.product.gtin, packs, &sig, "Add as prescribed")) } }
+                    } }
+                } }
             }
         },
         Payload::Chmed23a(c) => html! {
@@ -467,6 +562,18 @@ fn prescription(
         },
         other => {
             html! { p { "Unrecognised code (" (other.kind()) "), as scanned:" } pre { (o.payload) } }
+        }
+    }
+}
+
+/// A one-click line: this product, these packs, this dosing.
+fn add_line_button(order: &str, gtin: &str, packs: i64, sig: &str, label: &str) -> Markup {
+    html! {
+        form.quick-line data-api=(format!("/api/orders/{order}/lines")) data-next=(format!("/orders/{order}")) {
+            input type="hidden" name="gtin" value=(gtin);
+            input type="hidden" name="packs" value=(packs) data-number;
+            input type="hidden" name="sig" value=(sig);
+            button { (label) } output {}
         }
     }
 }
@@ -553,6 +660,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
         None => Vec::new(),
     };
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
+    let offers = offers(&s.0.db, &o).await?;
     let api = format!("/api/orders/{}/action", o.id);
     // Each frequent step has a key (see `app.js`): pressing it submits the
     // form once its fields are filled, or puts the
@@ -580,7 +688,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             p { a href="/orders" { "Back to the queue" } " · "
                 small.keys { "Keys: s start review · l add a line · a approve · g give back · f start filling · m mark ready · p scan a pack · h hand over · q queue" } }
             @if let Some(r) = &o.reviewer { p.held { "Held for review by " strong { (r) } } }
-            section { h2 { "Prescription" } (prescription(&o, ocr.as_ref(), &ocr_edits)) }
+            section { h2 { "Prescription" } (prescription(&o, ocr.as_ref(), &ocr_edits, &offers, st == OrderState::InReview)) }
             (patient_section(&o, &checks))
             (checks_section(&checks))
             (price)
@@ -697,4 +805,21 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dosing;
+    use rxedge_shared::payload::chmed::Medicament;
+
+    #[test]
+    fn chmed_doses_read_as_the_pharmacist_writes_them() -> Result<(), serde_json::Error> {
+        let m: Medicament = serde_json::from_str(
+            r#"{"Id":"x","IdType":2,"Pos":[{"D":[0.5,0,1,0]},{"D":[0.5,0,1,0]},{"InRes":1}]}"#,
+        )?;
+        assert_eq!(dosing(&m), "0.5-0-1-0; as needed");
+        let none: Medicament = serde_json::from_str(r#"{"Id":"x","IdType":1}"#)?;
+        assert_eq!(dosing(&none), "");
+        Ok(())
+    }
 }
