@@ -1231,6 +1231,23 @@ impl SmtpSink {
     }
 }
 
+/// A patient at the kiosk chooses "scan paper prescription" and holds the
+/// printed page `path` under the camera for 4 s (a camera photo of it,
+/// not a perfect render); whatever was held up before is put down first.
+pub async fn photograph_page(kiosk: &Kiosk, path: &Path) -> Result<()> {
+    sim_show(kiosk, serde_json::json!({ "clear": true })).await?;
+    client_for(&kiosk.url())
+        .post(format!("{}/api/paper/start", kiosk.url()))
+        .send()
+        .await?
+        .error_for_status()?;
+    sim_show(
+        kiosk,
+        serde_json::json!({ "path": path, "hold_ms": 4000, "as_photo": true }),
+    )
+    .await
+}
+
 /// Shows something to a simulated kiosk's camera (`/api/sim/show`): a code's
 /// `text`, or an image `path`, held for `hold_ms`.
 pub async fn sim_show(kiosk: &Kiosk, body: Value) -> Result<()> {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-use rxedge_tests::sim_show as show;
 
 /// Posts a file to the desk upload API: `(status, body)`.
 async fn upload(hub: &Hub, name: &str, bytes: Vec<u8>) -> Result<(reqwest::StatusCode, Value)> {
@@ -61,16 +60,8 @@ async fn a_kiosk_paper_scan_becomes_a_draft_on_the_hub() -> Result<()> {
     let t = tempdir("ocr-kiosk")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
-    http_post(format!("{}/api/paper/start", kiosk.url()))
-        .send()
-        .await?
-        .error_for_status()?;
     let started = std::time::Instant::now();
-    show(
-        &kiosk,
-        serde_json::json!({ "path": fx.join("chmed/emediplan_print_example1.png"), "hold_ms": 4000, "as_photo": true }),
-    )
-    .await?;
+    photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
     // The paper order appears with its OCR job, and the job finishes.
     let order = wait_for("paper order", WAIT, || async {
         let v = get_json(format!("{}/api/orders", hub.url())).await?;

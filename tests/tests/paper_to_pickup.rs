@@ -118,16 +118,7 @@ async fn a_paper_prescription_from_kiosk_scan_to_pickup_invoice_and_z_report() -
     ok(act(&mtx_order, json!({ "action": "pick_up" })).await?)?;
 
     // Today: the paper prescription under the camera (the QR code put away first).
-    sim_show(&kiosk, json!({ "clear": true })).await?;
-    http_post(format!("{}/api/paper/start", kiosk.url()))
-        .send()
-        .await?
-        .error_for_status()?;
-    sim_show(
-        &kiosk,
-        json!({ "path": fx.join("chmed/emediplan_print_example1.png"), "hold_ms": 4000, "as_photo": true }),
-    )
-    .await?;
+    photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
     let reference = wait_for("the kiosk confirms the page", WAIT, || async {
         let s: Value = reqwest::get(format!("{}/api/scanner", kiosk.url()))
             .await?

@@ -194,16 +194,7 @@ async fn a_paper_prescription_is_photographed_uploaded_and_leaves_the_kiosk() ->
     let t = tempdir("scan-paper")?;
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
-    http_post(format!("{}/api/paper/start", kiosk.url()))
-        .send()
-        .await?
-        .error_for_status()?;
-    let page = fx.join("chmed/emediplan_print_example1.png");
-    show(
-        &kiosk,
-        serde_json::json!({ "path": page, "hold_ms": 4000, "as_photo": true }),
-    )
-    .await?;
+    photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
     // The gate sees a good page, the kiosk captures it by itself.
     let probe = || async {
         let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))

@@ -133,15 +133,7 @@ async fn a_kiosk_pins_the_hub_ca_and_its_events_and_images_travel_over_tls() -> 
 
     // A paper image goes up over HTTPS, through the pinned client.
     if let Some(fx) = fixtures_dir() {
-        http_post(format!("{}/api/paper/start", kiosk.url()))
-            .send()
-            .await?
-            .error_for_status()?;
-        sim_show(
-            &kiosk,
-            serde_json::json!({ "path": fx.join("chmed/emediplan_print_example1.png"), "hold_ms": 4000, "as_photo": true }),
-        )
-        .await?;
+        photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
         wait_for(
             "the image uploaded and gone from the kiosk",
             WAIT,
