@@ -624,4 +624,63 @@ mod tests {
             .is_err());
         Ok(())
     }
+
+    /// `mode = "files"`: a pharmacy's own chain and key. Kiosks pin the last
+    /// certificate of the chain unless `ca_file` names one; a key that does
+    /// not belong to the certificate, or a file that is not PEM, is refused
+    /// at start with the file named.
+    #[test]
+    fn provided_files_are_served_and_their_ca_pinned() -> Result<(), Box<dyn std::error::Error>> {
+        let d = tempfile::tempdir()?;
+        // Stand-ins for the pharmacy's files, from another CA.
+        let theirs = auto::ensure(
+            &d.path().join("theirs"),
+            "s9",
+            &["hub.example".to_owned()],
+            chrono::Utc::now(),
+        )?;
+        let mut cfg = Config::default();
+        cfg.paths.state_dir = d.path().join("state");
+        cfg.tls.mode = TlsMode::Files;
+        cfg.tls.cert_file = theirs.cert.display().to_string();
+        cfg.tls.key_file = theirs.key.display().to_string();
+        let m = load(&cfg)?.ok_or("files mode loaded nothing")?;
+        let ca_der = CertificateDer::from_pem_file(&theirs.ca)?;
+        assert_eq!(m.ca_fingerprint, rxedge_shared::tls::fingerprint(&ca_der));
+        assert_eq!(
+            ca_on_disk(&cfg)?.map(|(_, fp)| fp),
+            Some(m.ca_fingerprint.clone())
+        );
+        assert!(
+            !cfg.paths.state_dir.join("tls").exists(),
+            "files mode makes no CA of its own"
+        );
+        m.http_acceptor()?;
+        // An explicit ca_file wins.
+        cfg.tls.ca_file = theirs.cert.display().to_string();
+        let leaf = CertificateDer::from_pem_file(&theirs.cert)?;
+        assert_eq!(
+            load(&cfg)?.map(|m| m.ca_fingerprint),
+            Some(rxedge_shared::tls::fingerprint(&leaf))
+        );
+        cfg.tls.ca_file.clear();
+        // Someone else's key.
+        let other = auto::ensure(
+            &d.path().join("other"),
+            "s8",
+            &["x".to_owned()],
+            chrono::Utc::now(),
+        )?;
+        cfg.tls.key_file = other.key.display().to_string();
+        let e = load(&cfg).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!e.is_empty(), "a mismatched key was accepted");
+        // Not PEM.
+        let junk = d.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate")?;
+        cfg.tls.key_file = theirs.key.display().to_string();
+        cfg.tls.cert_file = junk.display().to_string();
+        let e = load(&cfg).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("junk.pem"), "{e}");
+        Ok(())
+    }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(90);
 
-
 /// Posts a file to the desk upload API: `(status, body)`.
 async fn upload(hub: &Hub, name: &str, bytes: Vec<u8>) -> Result<(reqwest::StatusCode, Value)> {
     let r = http_post(format!("{}/api/ocr/jobs?filename={name}", hub.url()))
