@@ -1199,17 +1199,6 @@ pub async fn lots(db: &Db, status: Option<&str>) -> Result<Vec<Lot>, sqlx::Error
     rows.iter().map(Lot::from_row).collect()
 }
 
-/// Packs of `gtin` free to reserve: available lots, less what is reserved
-/// (expiry and shelf life are judged when reserving).
-pub async fn free_packs(db: &Db, gtin: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(quantity - reserved), 0) AS BIGINT) FROM lots WHERE gtin = $1 AND status = 'available'",
-    )
-    .bind(gtin)
-    .fetch_one(&db.pool)
-    .await
-}
-
 /// One lot.
 pub async fn lot(db: &Db, id: i64) -> Result<Option<Lot>, sqlx::Error> {
     sqlx::query(&format!("SELECT {LOT_COLUMNS} FROM lots WHERE id = $1"))

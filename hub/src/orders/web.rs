@@ -12,6 +12,7 @@ use rxedge_shared::orders::{Action, OrderState, Policy};
 use rxedge_shared::payload::{self, Payload};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sqlx::Row as _;
 
 use rxedge_shared::clock::system_now_ms as now_ms;
 
@@ -436,8 +437,40 @@ struct Offer {
     free: i64,
 }
 
+/// Catalog products with the packs free to reserve, in one query (the
+/// review page is the pharmacist's most viewed page).
+async fn products_with_free(
+    db: &crate::store::Db,
+    gtins: &[String],
+) -> Result<Vec<Offer>, sqlx::Error> {
+    if gtins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=gtins.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT p.*, CAST(COALESCE((SELECT SUM(l.quantity - l.reserved) FROM lots l \
+         WHERE l.gtin = p.gtin AND l.status = 'available'), 0) AS BIGINT) AS free_packs \
+         FROM products p WHERE p.gtin IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for g in gtins {
+        q = q.bind(g);
+    }
+    q.fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Offer {
+                product: crate::catalog::from_row(r)?,
+                free: r.try_get("free_packs")?,
+            })
+        })
+        .collect()
+}
+
 /// What the catalog has for each GTIN an eMediplan names, and for the
-/// generics each of those allows.
+/// generics each of those allows: two queries whatever the plan's length.
 async fn offers(
     db: &crate::store::Db,
     o: &super::Order,
@@ -446,24 +479,28 @@ async fn offers(
     let Payload::Chmed16a(c) = payload::parse(&o.payload) else {
         return Ok(out);
     };
-    let mut want: Vec<String> = c
+    let mut prescribed: Vec<String> = c
         .medicaments
         .iter()
         .filter(|m| m.id_type == 2)
         .map(|m| m.id.clone())
         .collect();
-    let mut i = 0;
-    while i < want.len() && out.len() < 50 {
-        let gtin = want[i].clone();
-        i += 1;
-        if out.contains_key(&gtin) {
-            continue;
-        }
-        if let Some(p) = crate::catalog::get(db, &gtin).await? {
-            let free = crate::inventory::free_packs(db, &gtin).await?;
-            want.extend(p.generics.iter().cloned());
-            out.insert(gtin, Offer { product: p, free });
-        }
+    prescribed.sort();
+    prescribed.dedup();
+    prescribed.truncate(50);
+    for f in products_with_free(db, &prescribed).await? {
+        out.insert(f.product.gtin.clone(), f);
+    }
+    let mut generics: Vec<String> = out
+        .values()
+        .flat_map(|f| f.product.generics.iter().cloned())
+        .filter(|g| !out.contains_key(g))
+        .collect();
+    generics.sort();
+    generics.dedup();
+    generics.truncate(50);
+    for f in products_with_free(db, &generics).await? {
+        out.insert(f.product.gtin.clone(), f);
     }
     Ok(out)
 }
