@@ -266,11 +266,14 @@ def main() -> int:
         generic_gtin = gtin(n); n += 1
         # The generic, then up to two brands found in the vocabulary, each the
         # others' generic equivalents; a second pack size when no brand is known.
-        rows.append([generic_gtin, generic_name(c, strength, form), c, price * 0.8, pack])
+        # A combination ("amoxicillin and clavulanic acid") lists each active
+        # ingredient, so an allergy or interaction on either one is found.
+        ingr = ";".join(c.split(" and "))
+        rows.append([generic_gtin, generic_name(c, strength, form), ingr, price * 0.8, pack])
         for b in found[:1]:
-            rows.append([gtin(n), f"{title(b)} {strength}", c, price, pack]); n += 1
+            rows.append([gtin(n), f"{title(b)} {strength}", ingr, price, pack]); n += 1
         if not found:
-            rows.append([gtin(n), generic_name(c, strength, form) + ", large pack", c, price * 0.8 * 2.6, pack * 3]); n += 1
+            rows.append([gtin(n), generic_name(c, strength, form) + ", large pack", ingr, price * 0.8 * 2.6, pack * 3]); n += 1
         if written + len(rows) > LIMIT:
             break
         written += len(rows)

@@ -394,6 +394,31 @@ mod tests {
         assert_eq!(p[1].max_daily_mg, None);
     }
 
+    /// The shipped demo catalog imports whole, and a combination product lists
+    /// each active ingredient: an allergy to amoxicillin must find co-amoxiclav.
+    #[test]
+    fn the_demo_catalog_lists_each_ingredient_of_a_combination() {
+        let text = include_str!("../../hub/data/demo-catalog.csv");
+        let products = parse_csv(text, &HashSet::new()).unwrap_or_default();
+        assert!(products.len() > 100, "{} products", products.len());
+        for p in &products {
+            assert!(
+                p.ingredients.iter().all(|i| !i.contains(" and ")),
+                "{}: {:?}",
+                p.name,
+                p.ingredients
+            );
+        }
+        let coamox = products
+            .iter()
+            .find(|p| p.atc.as_deref() == Some("J01CR02"))
+            .map(|p| p.ingredients.clone());
+        assert_eq!(
+            coamox,
+            Some(vec!["amoxicillin".to_owned(), "clavulanic acid".to_owned()])
+        );
+    }
+
     #[test]
     fn every_bad_row_is_named_by_its_line() {
         let text = format!(
