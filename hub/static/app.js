@@ -304,4 +304,6 @@ rxApplyCss(document);
     }
     if (form.requestSubmit) form.requestSubmit(); else form.dispatchEvent(new Event("submit", { cancelable: true }));
   });
+  // A key pressed before this ran did nothing; scripted checks wait for this mark.
+  document.documentElement.dataset.keys = "on";
 })();

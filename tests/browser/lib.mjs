@@ -52,6 +52,15 @@ export async function run(scenario) {
   process.exit(failed ? 1 : 0);
 }
 
+/**
+ * Wait until the page's keyboard shortcuts are bound. `defer`red scripts run
+ * only after the whole page is parsed, so an element seen on screen does not
+ * mean a key pressed now does anything.
+ */
+export async function keysReady(page) {
+  await page.locator("html[data-keys=on]").waitFor({ state: "attached", timeout: 10_000 });
+}
+
 /** Collect uncaught page errors; `check()` throws if there were any. */
 export function pageErrors(page) {
   const errors = [];

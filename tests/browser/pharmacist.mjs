@@ -8,7 +8,7 @@
 // receipt with the pickup QR are shown. Screenshots of each screen.
 //
 // usage: node pharmacist.mjs HUB_URL SHOT_DIR GTIN_TO_ADD RIGHT_PACK WRONG_PACK
-import { pageErrors, run, signIn } from "./lib.mjs";
+import { keysReady, pageErrors, run, signIn } from "./lib.mjs";
 
 const [hubUrl, shots, gtin, rightPack, wrongPack, genericPack] = process.argv.slice(2);
 
@@ -77,11 +77,13 @@ await run(async (browser) => {
 
   // The name typed before is remembered: f and m alone take the next steps.
   for (const [key, state] of [["f", "filling"], ["m", "ready"]]) {
+    await keysReady(page);
     await page.evaluate(() => document.activeElement && document.activeElement.blur());
     await page.keyboard.press(key);
     await page.locator("#state", { hasText: state }).waitFor({ timeout: 10_000 });
   }
   // Hand-over is never one stray key away: h only puts the cursor on the button.
+  await keysReady(page);
   await page.evaluate(() => document.activeElement && document.activeElement.blur());
   await page.keyboard.press("h");
   const focused = await page.evaluate(() => document.activeElement && document.activeElement.textContent);
