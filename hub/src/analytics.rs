@@ -30,7 +30,7 @@ struct Q {
 /// The figures of a window of days.
 #[derive(Debug, Serialize)]
 pub struct Figures {
-    /// Days in the window, ending today (UTC).
+    /// Days in the window, ending today (the store's local day).
     pub days: u32,
     /// Packs dispensed per day.
     pub dispensed_per_day: Vec<(String, i64)>,
@@ -63,11 +63,8 @@ async fn pairs(
 
 /// Work the figures out for the `days` days ending today.
 pub async fn figures(db: &crate::store::Db, days: u32, now: i64) -> Result<Figures, sqlx::Error> {
-    let today = rxedge_shared::inventory::day_of_ms(now);
-    let from = (today - chrono::Duration::days(i64::from(days) - 1))
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0);
+    let today = crate::days::day_of(now);
+    let (from, _) = crate::days::bounds(today - chrono::Duration::days(i64::from(days) - 1));
     let disp: Vec<(i64, i64)> = pairs(
         db,
         "SELECT at_ms, qty_delta FROM stock_moves WHERE kind IN ('dispense', 'dispense_unreserved') AND at_ms >= $1",
@@ -105,8 +102,8 @@ pub async fn figures(db: &crate::store::Db, days: u32, now: i64) -> Result<Figur
         from,
     )
     .await?;
-    let dispensed_per_day = sums::per_day(&disp, today, days);
-    let sales_per_day = sums::per_day(&sales, today, days);
+    let dispensed_per_day = sums::per_day(&disp, today, days, crate::days::day_of);
+    let sales_per_day = sums::per_day(&sales, today, days, crate::days::day_of);
     let named = |d: &[(chrono::NaiveDate, i64)]| -> Vec<(String, i64)> {
         d.iter()
             .map(|(k, v)| (k.format("%Y-%m-%d").to_string(), *v))
@@ -151,7 +148,7 @@ async fn page(State(s): State<AppState>, Query(q): Query<Q>) -> Result<Markup, A
     Ok(layout(
         "Analytics",
         html! {
-            h1 { "Analytics · last " (f.days) " days (UTC)" }
+            h1 { "Analytics · last " (f.days) " days" }
             form method="get" { label { "Days " input name="days" type="number" min="1" max="366" value=(f.days); } button { "Show" } }
             section #service {
                 h2 { "Scan to ready" }

@@ -13,6 +13,7 @@ pub mod broker;
 pub mod catalog;
 pub mod coldchain;
 pub mod config;
+pub mod days;
 pub mod demo;
 pub mod devices;
 pub mod ingest;

@@ -18,7 +18,7 @@ RXEDGE_APT_PACKAGES=(
   postgresql postgresql-client
   libtesseract-dev libleptonica-dev libclang-dev clang poppler-utils
   tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita
-  curl ca-certificates procps
+  curl ca-certificates procps tzdata
   prometheus
 )
 

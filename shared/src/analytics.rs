@@ -1,22 +1,27 @@
 //! The pharmacy's figures: totals per day and per ISO week, the top
 //! products, and the service time from scan to ready. Pure: the hub reads
-//! the rows and these functions add them up (days are UTC days).
+//! the rows and these functions add them up. Which calendar day an instant
+//! falls on is the caller's (the store's time zone).
 
 use chrono::{Datelike as _, Duration, NaiveDate};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::inventory::day_of_ms;
-
 /// `(time in ms, amount)` rows summed per day for the `days` days ending
-/// with `last` (days without rows are 0, so a chart has no gaps).
-pub fn per_day(rows: &[(i64, i64)], last: NaiveDate, days: u32) -> Vec<(NaiveDate, i64)> {
+/// with `last` (days without rows are 0, so a chart has no gaps). `day_of`
+/// names the calendar day of an instant.
+pub fn per_day(
+    rows: &[(i64, i64)],
+    last: NaiveDate,
+    days: u32,
+    day_of: impl Fn(i64) -> NaiveDate,
+) -> Vec<(NaiveDate, i64)> {
     let first = last - Duration::days(i64::from(days.saturating_sub(1)));
     let mut out: BTreeMap<NaiveDate, i64> = (0..days)
         .map(|d| (first + Duration::days(i64::from(d)), 0))
         .collect();
     for (ms, v) in rows {
-        if let Some(x) = out.get_mut(&day_of_ms(*ms)) {
+        if let Some(x) = out.get_mut(&day_of(*ms)) {
             *x += v;
         }
     }
@@ -98,6 +103,7 @@ pub fn service_time(pairs: &[(i64, i64)]) -> Option<ServiceTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::day_of_ms;
     use proptest::prelude::*;
 
     fn day(s: &str) -> NaiveDate {
@@ -121,7 +127,7 @@ mod tests {
             (ms("2026-11-26", 1), 5),
             (ms("2026-10-01", 1), 99),
         ];
-        let d = per_day(&rows, day("2026-11-26"), 7);
+        let d = per_day(&rows, day("2026-11-26"), 7, day_of_ms);
         assert_eq!(d.len(), 7);
         assert_eq!(d[0].0, day("2026-11-20"));
         assert_eq!(
@@ -151,6 +157,17 @@ mod tests {
     }
 
     #[test]
+    fn days_are_the_callers_calendar() {
+        // 23:30 UTC is already the next day two hours east.
+        let rows = [(ms("2026-11-25", 23) + 1_800_000, 1)];
+        let east = |t: i64| day_of_ms(t + 2 * 3_600_000);
+        let utc = per_day(&rows, day("2026-11-26"), 2, day_of_ms);
+        let local = per_day(&rows, day("2026-11-26"), 2, east);
+        assert_eq!(utc, vec![(day("2026-11-25"), 1), (day("2026-11-26"), 0)]);
+        assert_eq!(local, vec![(day("2026-11-25"), 0), (day("2026-11-26"), 1)]);
+    }
+
+    #[test]
     fn service_time_is_mean_median_and_p90() {
         let m = 60_000;
         let s = service_time(&[(0, 10 * m), (0, 20 * m), (0, 30 * m), (5, 0)]).unwrap();
@@ -168,7 +185,7 @@ mod tests {
             let last = day("2026-11-26");
             let start = ms("2026-11-17", 0);
             let rows: Vec<(i64, i64)> = hours.iter().map(|(h, v)| (start + h * 3_600_000, *v)).collect();
-            let d = per_day(&rows, last, 10);
+            let d = per_day(&rows, last, 10, day_of_ms);
             prop_assert_eq!(d.iter().map(|x| x.1).sum::<i64>(), rows.iter().map(|x| x.1).sum::<i64>());
             prop_assert_eq!(per_week(&d).iter().map(|x| x.1).sum::<i64>(), rows.iter().map(|x| x.1).sum::<i64>());
         }

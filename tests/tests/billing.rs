@@ -69,7 +69,17 @@ async fn approved_order(
 #[tokio::test]
 async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> {
     let tmp = tempdir("billing")?;
-    let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    // The store's day is its local day, not the UTC day: the hub runs in a
+    // zone whose date differs from UTC's for hours yet (see `store_zone`).
+    let (zone, offset_h) = store_zone(chrono::Utc::now());
+    let mut hub = Hub::prepare(&tmp.path().join("hub"), BrokerChoice::Embedded, None, "").await?;
+    hub.env.push(("TZ".into(), zone.into()));
+    hub.spawn().await?;
+    let local_day = (chrono::Utc::now() + chrono::Duration::hours(offset_h))
+        .format("%Y-%m-%d")
+        .to_string();
+    let utc_day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_ne!(local_day, utc_day, "{zone}");
     let base = hub.url();
     hub.import_catalog(CATALOG).await?;
     for gtin in ["09520000002015", "09520000002022"] {
@@ -296,10 +306,16 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     seqs.sort_unstable();
     assert_eq!(seqs, (4..14).collect::<Vec<u32>>(), "gapless and unique");
 
-    // The Z report: exactly these documents and payments.
+    // The Z report: exactly these documents and payments, on the store's
+    // day; the UTC day of the same instants has none.
     let z: Value = get_json(format!("{base}/api/billing/z")).await?;
     let docs = z["documents"].as_array().map_or(0, Vec::len);
     assert_eq!(docs, 13, "{z}");
+    assert_eq!(z["day"], local_day.as_str(), "{z}");
+    let explicit: Value = get_json(format!("{base}/api/billing/z?date={local_day}")).await?;
+    assert_eq!(explicit["documents"], z["documents"]);
+    let utc: Value = get_json(format!("{base}/api/billing/z?date={utc_day}")).await?;
+    assert_eq!(utc["documents"].as_array().map_or(99, Vec::len), 0, "{utc}");
     // 47.50 + 166.50 - 166.50 + 10 × 14.20 = 189.50
     assert_eq!(z["report"]["invoiced_total"], 18950, "{z}");
     assert_eq!(z["report"]["by_method"]["cash"], 475);
@@ -377,4 +393,17 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     assert!(receipt.contains("4.75"), "{receipt}");
     drop(kiosk);
     Ok(())
+}
+
+/// A time zone (and its fixed UTC offset, hours) whose calendar date differs
+/// from UTC's at `now` and stays different for at least an hour: Kiritimati
+/// (UTC+14) is a day ahead from 10:00 UTC, Pago Pago (UTC-11) a day behind
+/// until 11:00 UTC. Neither changes its clocks.
+fn store_zone(now: chrono::DateTime<chrono::Utc>) -> (&'static str, i64) {
+    use chrono::Timelike as _;
+    if now.hour() >= 10 {
+        ("Pacific/Kiritimati", 14)
+    } else {
+        ("Pacific/Pago_Pago", -11)
+    }
 }

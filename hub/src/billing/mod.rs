@@ -200,7 +200,7 @@ pub struct Quote {
 
 fn year_of(ms: i64) -> i32 {
     use chrono::Datelike as _;
-    rxedge_shared::inventory::day_of_ms(ms).year()
+    crate::days::day_of(ms).year()
 }
 
 async fn quote_in(
@@ -781,7 +781,7 @@ pub async fn pay(
 /// A day's Z report: totals by payment method, VAT rate and insurer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Z {
-    /// The day (UTC), `YYYY-MM-DD`.
+    /// The store's day, `YYYY-MM-DD`.
     pub day: String,
     /// Totals.
     pub report: ZReport,
@@ -793,13 +793,9 @@ pub struct Z {
     pub documents: Vec<(String, String, Minor)>,
 }
 
-/// Build the Z report of one UTC day.
+/// Build the Z report of one of the store's days (local time, see [`crate::days`]).
 pub async fn z(db: &Db, day: chrono::NaiveDate) -> Result<Z, sqlx::Error> {
-    let start = day
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0);
-    let end = start + 86_400_000;
+    let (start, end) = crate::days::bounds(day);
     let invs = sqlx::query(
         "SELECT * FROM invoices WHERE finalised_ms >= $1 AND finalised_ms < $2 ORDER BY year, seq",
     )

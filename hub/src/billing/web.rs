@@ -247,7 +247,7 @@ struct ZQ {
 
 fn day_of(q: &ZQ) -> Result<chrono::NaiveDate, AppError> {
     if q.date.trim().is_empty() {
-        return Ok(rxedge_shared::inventory::day_of_ms(now_ms()));
+        return Ok(crate::days::day_of(now_ms()));
     }
     chrono::NaiveDate::parse_from_str(q.date.trim(), "%Y-%m-%d")
         .map_err(|_| AppError::BadRequest(format!("date {:?} is not YYYY-MM-DD", q.date)))
@@ -279,7 +279,7 @@ async fn z_page(State(s): State<AppState>, Query(q): Query<ZQ>) -> Result<Markup
     Ok(layout(
         &format!("Z report {}", z.day),
         html! {
-            h1 { "Z report · " (z.day) " (UTC) · " (s.0.store_name()) }
+            h1 { "Z report · " (z.day) " · " (s.0.store_name()) }
             form.noprint method="get" { input type="date" name="date" value=(z.day); button { "Show" } " "
                 a href=(format!("/api/billing/z?date={}&format=csv", z.day)) { "Download CSV" } }
             table #z {
