@@ -189,6 +189,14 @@ pub fn contains_pattern(text: &str) -> String {
     p
 }
 
+/// `n` placeholders from `$first` on, comma-separated, for an `IN (...)` list.
+pub fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The highest schema version this build knows (both engines share numbering).
 pub fn latest_migration() -> i64 {
     SQLITE
@@ -314,5 +322,7 @@ mod like_tests {
     fn wildcards_in_search_text_are_matched_literally() {
         assert_eq!(super::contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
         assert_eq!(super::contains_pattern(""), "%%");
+        assert_eq!(super::marks(3, 2), "$3, $4");
+        assert_eq!(super::marks(1, 0), "");
     }
 }

@@ -13,6 +13,87 @@ function rxApplyCss(root) {
 }
 rxApplyCss(document);
 
+// Review images: zoom (buttons, the wheel, keys + - 0) and pan (drag, arrow
+// keys) to read a small or handwritten dose. The OCR boxes sit inside the
+// zoomed layer, so they stay on the words they mark.
+function rxZoom(root) {
+  root.querySelectorAll(".zoom-view").forEach(function (view) {
+    const layer = view.querySelector(".zoom-layer");
+    if (!layer || view.dataset.zoom) return;
+    let s = 1, x = 0, y = 0;
+    function apply() {
+      const w = view.clientWidth, h = view.clientHeight;
+      // The page always covers the view: no panning off into the void.
+      x = Math.min(0, Math.max(w - w * s, x));
+      y = Math.min(0, Math.max(h - h * s, y));
+      layer.style.transform = "translate(" + x + "px, " + y + "px) scale(" + s + ")";
+      view.dataset.zoom = s.toFixed(2);
+      view.classList.toggle("zoomed", s > 1);
+    }
+    function zoomAt(f, cx, cy) {
+      const ns = Math.min(8, Math.max(1, s * f));
+      x = cx - (cx - x) * ns / s;
+      y = cy - (cy - y) * ns / s;
+      s = ns;
+      apply();
+    }
+    function centre(f) { zoomAt(f, view.clientWidth / 2, Math.min(view.clientHeight, window.innerHeight) / 2); }
+    function fit() { s = 1; x = 0; y = 0; apply(); }
+    const bar = document.createElement("div");
+    bar.className = "zoom-bar";
+    [["+", "Zoom in", function () { centre(1.5); }],
+     ["−", "Zoom out", function () { centre(1 / 1.5); }],
+     ["Whole page", "Whole page", fit]].forEach(function (b) {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.textContent = b[0];
+      btn.setAttribute("aria-label", b[1]);
+      btn.title = b[1];
+      btn.addEventListener("click", b[2]);
+      bar.appendChild(btn);
+    });
+    view.parentNode.insertBefore(bar, view);
+    view.tabIndex = 0;
+    view.addEventListener("wheel", function (ev) {
+      ev.preventDefault();
+      const r = view.getBoundingClientRect();
+      zoomAt(ev.deltaY < 0 ? 1.25 : 0.8, ev.clientX - r.left, ev.clientY - r.top);
+    }, { passive: false });
+    let drag = null;
+    view.addEventListener("pointerdown", function (ev) {
+      if (s === 1) return;
+      drag = { px: ev.clientX, py: ev.clientY, x: x, y: y };
+      view.setPointerCapture(ev.pointerId);
+      ev.preventDefault();
+    });
+    view.addEventListener("pointermove", function (ev) {
+      if (!drag) return;
+      x = drag.x + ev.clientX - drag.px;
+      y = drag.y + ev.clientY - drag.py;
+      apply();
+    });
+    function end() { drag = null; }
+    view.addEventListener("pointerup", end);
+    view.addEventListener("pointercancel", end);
+    view.addEventListener("keydown", function (ev) {
+      const step = 60;
+      const keys = {
+        "+": function () { centre(1.5); }, "=": function () { centre(1.5); },
+        "-": function () { centre(1 / 1.5); }, "0": fit,
+        ArrowLeft: function () { x += step; apply(); }, ArrowRight: function () { x -= step; apply(); },
+        ArrowUp: function () { y += step; apply(); }, ArrowDown: function () { y -= step; apply(); },
+      };
+      const k = keys[ev.key];
+      if (!k || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      k();
+      ev.preventDefault();
+      ev.stopPropagation();
+    });
+    apply();
+  });
+}
+rxZoom(document);
+
 // Who is signed in, and a quick "switch user" for a shared counter PC.
 (function () {
   "use strict";
@@ -115,7 +196,7 @@ rxApplyCss(document);
           const doc = new DOMParser().parseFromString(html, "text/html");
           live.forEach(function (el) {
             const fresh = el.id ? doc.getElementById(el.id) : null;
-            if (fresh) { el.innerHTML = fresh.innerHTML; rxApplyCss(el); }
+            if (fresh) { el.innerHTML = fresh.innerHTML; rxApplyCss(el); rxZoom(el); }
           });
         });
     }, 500);

@@ -432,6 +432,24 @@ pub fn allocate(
     Ok(picks)
 }
 
+/// [`allocate`], then count the picks as reserved in `lots`, so that the
+/// next line of the same product takes what this one left, as approval
+/// reserves an order line by line. On a shortfall `lots` is unchanged.
+pub fn allocate_and_hold(
+    lots: &mut [LotView],
+    qty: i64,
+    today: NaiveDate,
+    min_remaining_days: u32,
+) -> Result<Vec<Pick>, Shortfall> {
+    let picks = allocate(lots, qty, today, min_remaining_days)?;
+    for p in &picks {
+        if let Some(l) = lots.iter_mut().find(|l| l.id == p.lot_id) {
+            l.balance.reserved += p.qty;
+        }
+    }
+    Ok(picks)
+}
+
 /// Parse an expiry as stored or scanned: `YYYY-MM-DD`, where GS1's day `00`
 /// means the last day of the month.
 pub fn parse_expiry(s: &str) -> Option<NaiveDate> {
@@ -484,6 +502,34 @@ mod tests {
             hold_reason: None,
             balance: Balance { on_hand, reserved },
         }
+    }
+
+    #[test]
+    fn lines_of_one_product_take_lots_in_turn() {
+        let today = d("2026-11-26");
+        let mut lots = vec![
+            lot(2, "2028-06-30", LotStatus::Available, 10, 0),
+            lot(1, "2027-01-31", LotStatus::Available, 3, 1),
+            lot(3, "2027-03-31", LotStatus::OnHold, 9, 0),
+        ];
+        let first = allocate_and_hold(&mut lots, 3, today, 30).unwrap();
+        assert_eq!(
+            first,
+            vec![Pick { lot_id: 1, qty: 2 }, Pick { lot_id: 2, qty: 1 }]
+        );
+        let second = allocate_and_hold(&mut lots, 4, today, 30).unwrap();
+        assert_eq!(second, vec![Pick { lot_id: 2, qty: 4 }]);
+        // Too much for what is left: nothing is counted.
+        let before = lots.clone();
+        assert!(matches!(
+            allocate_and_hold(&mut lots, 6, today, 30),
+            Err(Shortfall::NotEnough {
+                usable: 5,
+                wanted: 6,
+                ..
+            })
+        ));
+        assert_eq!(lots, before);
     }
 
     #[test]

@@ -4,6 +4,29 @@ use anyhow::{bail, Result};
 use rxedge_tests::*;
 use std::time::Duration;
 
+/// Why a scenario cannot run on this machine.
+const NO_BROWSER: &str =
+    "chromium or tests/browser/node_modules missing (scripts/test installs them)";
+
+/// `target/screenshots`, where every scenario saves its screens, and its path
+/// as the scripts take it.
+fn screenshots() -> Result<(std::path::PathBuf, String)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let arg = dir.to_string_lossy().into_owned();
+    Ok((dir, arg))
+}
+
+/// Fail, naming the first missing step, unless a scenario printed them all.
+fn assert_steps(transcript: &[String], steps: &[&str]) {
+    for step in steps {
+        assert!(
+            transcript.iter().any(|l| l == step),
+            "missing {step:?}: {transcript:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_screen_shows_presence_and_live_events() -> Result<()> {
     let t = tempdir("browser")?;
@@ -12,9 +35,7 @@ async fn first_screen_shows_presence_and_live_events() -> Result<()> {
     let (hub_url, kiosk_url) = (hub.url(), kiosk.url());
     let Some(mut b) = BrowserScript::start("first_screen.mjs", &[&hub_url, &kiosk_url, "k1"])?
     else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let wait = Duration::from_secs(60);
     while let Some(need) = b.next_need(wait).await? {
@@ -25,16 +46,14 @@ async fn first_screen_shows_presence_and_live_events() -> Result<()> {
         b.done(&need).await?;
     }
     let transcript = b.finish(wait).await?;
-    for step in [
-        "step: kiosk shown online",
-        "step: live feed updated over SSE",
-        "step: kiosk shown offline after its Last Will",
-    ] {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(
+        &transcript,
+        &[
+            "step: kiosk shown online",
+            "step: live feed updated over SSE",
+            "step: kiosk shown offline after its Last Will",
+        ],
+    );
     Ok(())
 }
 
@@ -82,9 +101,7 @@ async fn technician_acknowledges_an_alarm_and_imports_a_logger_file() -> Result<
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let Some(b) = BrowserScript::start("technician.mjs", &[&hub_url, &logger_arg])? else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let transcript = b.finish(Duration::from_secs(90)).await?;
     let mut expect = vec![
@@ -94,12 +111,7 @@ async fn technician_acknowledges_an_alarm_and_imports_a_logger_file() -> Result<
     if logger.is_some() {
         expect.push("step: imported history on the fridge log");
     }
-    for step in expect {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(&transcript, &expect);
     Ok(())
 }
 
@@ -117,7 +129,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         .send()
         .await?
         .error_for_status()?;
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    let (shots, shots_arg) = screenshots()?;
     let chunks: Vec<String> = fixtures_dir()
         .and_then(|d| std::fs::read_to_string(d.join("chmed/chmed23a_four_chunks.txt")).ok())
         .map(|s| s.lines().map(str::to_owned).collect())
@@ -126,12 +138,9 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         eprintln!("SKIPPED (part): no ../shared/fixtures, so no chunked eMediplan set in this run");
     }
     let kiosk_url = kiosk.url();
-    let shots_arg = shots.to_string_lossy().into_owned();
     let mode = if chunks.len() == 4 { "chunks" } else { "" };
     let Some(mut b) = BrowserScript::start("patient.mjs", &[&kiosk_url, &shots_arg, mode])? else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let show = |text: String| {
         let url = format!("{kiosk_url}/api/sim/show");
@@ -249,12 +258,7 @@ async fn patient_screen_at_both_kiosk_sizes() -> Result<()> {
         expect.push("step: paper prescription photographed");
         expect.push("step: live preview shown");
     }
-    for step in expect {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(&transcript, &expect);
     for name in [
         "home-800x480",
         "scan-1280x800",
@@ -275,25 +279,20 @@ async fn stock_screens_receive_by_scan_explain_refusals_and_recall() -> Result<(
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     hub.import_catalog(include_str!("../../hub/data/demo-catalog.csv"))
         .await?;
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots)?;
-    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let (_, shots_arg) = screenshots()?;
+    let hub_url = hub.url();
     let Some(b) = BrowserScript::start("stock.mjs", &[&hub_url, &shots_arg])? else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let transcript = b.finish(Duration::from_secs(90)).await?;
-    for step in [
-        "step: received by scanning, lot and ledger shown",
-        "step: refusal explained, adjustment booked and shown live",
-        "step: batch recalled, trace page shown",
-    ] {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(
+        &transcript,
+        &[
+            "step: received by scanning, lot and ledger shown",
+            "step: refusal explained, adjustment booked and shown live",
+            "step: batch recalled, trace page shown",
+        ],
+    );
     // The screens booked real movements: receipt, then the adjustment.
     let lots: serde_json::Value = http_get(format!("{}/api/inventory/lots", hub.url()))
         .send()
@@ -319,26 +318,21 @@ async fn first_run_wizard_creates_the_admin_names_the_store_and_enrolls_a_kiosk(
     let mut hub = Hub::prepare(&t.path().join("hub"), BrokerChoice::Embedded, None, "").await?;
     hub.accounts = false;
     hub.spawn().await?;
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots)?;
-    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let (_, shots_arg) = screenshots()?;
+    let hub_url = hub.url();
     let Some(b) = BrowserScript::start("setup.mjs", &[&hub_url, &shots_arg])? else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let transcript = b.finish(Duration::from_secs(90)).await?;
-    for step in [
-        "step: short password refused",
-        "step: setup done",
-        "step: administrator signed in",
-        "step: wizard closed",
-    ] {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(
+        &transcript,
+        &[
+            "step: short password refused",
+            "step: setup done",
+            "step: administrator signed in",
+            "step: wizard closed",
+        ],
+    );
     // The command the wizard showed enrolls the kiosk, which gets the new store name.
     let cmd = transcript
         .iter()
@@ -409,9 +403,8 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         },
     )
     .await?;
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots)?;
-    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let (shots, shots_arg) = screenshots()?;
+    let hub_url = hub.url();
     // The reserved lot's code, and one of a lot the order does not hold.
     let (right, wrong) = (
         "^01095200000023051730013110CLA-1",
@@ -429,27 +422,23 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         ],
     )?
     else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let transcript = b.finish(Duration::from_secs(120)).await?;
-    for step in [
-        "step: queue shows one waiting",
-        "step: review shows the severe interaction",
-        "step: the generic is dispensed instead of the brand",
-        "step: approval without a reason refused",
-        "step: approved with a reason in the trail",
-        "step: keyboard shortcuts took the steps",
-        "step: packs checked at the desk",
-        "step: filled, ready and handed over",
-        "step: invoice and receipt with the pickup QR",
-    ] {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "missing {step:?}: {transcript:?}"
-        );
-    }
+    assert_steps(
+        &transcript,
+        &[
+            "step: queue shows one waiting",
+            "step: review shows the severe interaction",
+            "step: the generic is dispensed instead of the brand",
+            "step: approval without a reason refused",
+            "step: approved with a reason in the trail",
+            "step: keyboard shortcuts took the steps",
+            "step: packs checked at the desk",
+            "step: filled, ready and handed over",
+            "step: invoice and receipt with the pickup QR",
+        ],
+    );
     for name in [
         "queue", "review", "approved", "handover", "invoice", "receipt",
     ] {
@@ -498,31 +487,21 @@ async fn an_xss_payload_in_a_patient_name_is_shown_as_text_and_runs_nothing() ->
     let id = p["id"].as_str().unwrap_or_default().to_owned();
     // A kiosk connected to the broker, for the administrator to revoke.
     let kiosk = mqtt_as_new_kiosk(&hub, "counter-2").await?;
-    let shots = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&shots)?;
-    let (hub_url, shots_arg) = (hub.url(), shots.to_string_lossy().into_owned());
+    let (_, shots_arg) = screenshots()?;
+    let hub_url = hub.url();
     let Some(b) = BrowserScript::start("security.mjs", &[&hub_url, &id, &shots_arg, "counter-2"])?
     else {
-        return skip_or_fail(
-            "chromium or tests/browser/node_modules missing (scripts/test installs them)",
-        );
+        return skip_or_fail(NO_BROWSER);
     };
     let transcript = b.finish(Duration::from_secs(90)).await?;
-    assert!(
-        transcript
-            .iter()
-            .any(|l| l == "step: the payload reads as text and runs nothing"),
-        "{transcript:?}"
+    assert_steps(
+        &transcript,
+        &[
+            "step: the payload reads as text and runs nothing",
+            "step: switch user hands the screen from Pia to Max",
+            "step: the administrator revokes the kiosk",
+        ],
     );
-    for step in [
-        "step: switch user hands the screen from Pia to Max",
-        "step: the administrator revokes the kiosk",
-    ] {
-        assert!(
-            transcript.iter().any(|l| l == step),
-            "{step}: {transcript:?}"
-        );
-    }
     // The click did what it says, under the administrator's name: the
     // store has the kiosk revoked and the audit trail says who did it.
     let db = rxedge_hub::store::Db::connect(&hub.db_url, 1).await?;
@@ -537,5 +516,52 @@ async fn an_xss_payload_in_a_patient_name_is_shown_as_text_and_runs_nothing() ->
     .fetch_all(&db.pool)
     .await?;
     assert_eq!(who, ["ada"], "one revocation, by the administrator");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_image_zooms_and_pans_with_its_ocr_boxes() -> Result<()> {
+    let Some(fx) = fixtures_dir() else {
+        eprintln!("skipped: ../shared/fixtures (or RXEDGE_FIXTURES) is absent; the page photographed is a real eMediplan print-out from it");
+        return Ok(());
+    };
+    let t = tempdir("browser-zoom")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
+    let order = wait_for(
+        "the paper order in the queue",
+        Duration::from_secs(60),
+        || async {
+            let list: serde_json::Value = http_get(format!("{}/api/orders", hub.url()))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok(list.as_array().and_then(|a| {
+                a.iter()
+                    .find(|o| o["kind"] == "paper")
+                    .and_then(|o| o["id"].as_str().map(str::to_owned))
+            }))
+        },
+    )
+    .await?;
+    let (shots, shots_arg) = screenshots()?;
+    let hub_url = hub.url();
+    let Some(b) = BrowserScript::start("review_image.mjs", &[&hub_url, &shots_arg, &order])? else {
+        return skip_or_fail(NO_BROWSER);
+    };
+    let transcript = b.finish(Duration::from_secs(150)).await?;
+    assert_steps(
+        &transcript,
+        &[
+            "step: the page with its OCR boxes",
+            "step: zoomed in, the boxes stay on their words",
+            "step: dragged to pan",
+            "step: wheel, keys and back to the whole page",
+        ],
+    );
+    assert!(shots.join("pharmacist-review-zoom.png").exists());
+    drop(kiosk);
     Ok(())
 }

@@ -206,6 +206,7 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         vec![fast("fridge-1", high_delay), fast("fridge-2", high_delay)],
     )
     .await?;
+    hub.import_catalog(INSULIN).await?;
     let mut lots = Vec::new();
     for (loc, lot) in [
         ("fridge-1", "INS-1"),
@@ -213,8 +214,8 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         ("fridge-2", "ADA-3"),
     ] {
         let v: Value = http_post(
-            format!("{}/api/inventory/lots", hub.url()))
-            .json(&serde_json::json!({ "location": loc, "product": "Insulin", "lot": lot, "expiry": "2027-12-31", "quantity": 5 }))
+            format!("{}/api/inventory/receive", hub.url()))
+            .json(&serde_json::json!({ "location": loc, "gtin": INSULIN_GTIN, "lot": lot, "expiry": "2027-12-31", "quantity": 5 }))
             .send()
             .await?
             .error_for_status()?
@@ -310,6 +311,86 @@ async fn slow_rise_raises_after_its_delay_holds_stock_and_a_pharmacist_releases_
         .send()
         .await?;
     assert_eq!(again.status(), reqwest::StatusCode::BAD_REQUEST);
+    review_shows_the_released_lots_excursion(&hub, &kiosk, &id).await
+}
+
+const INSULIN_GTIN: &str = "09520000006112";
+const INSULIN: &str = "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+09520000006112,Insulin glargine 100 U/ml pens,insulin glargine,100 U/ml,solution for injection,5,A10AE04,no,fridge,61.20,reduced,,1,
+";
+
+/// The released lot reaches a patient only past a pharmacist who sees its
+/// excursion: the review page shows, beside the lot approval would take, the
+/// fridge's range since receipt and the alarm.
+async fn review_shows_the_released_lots_excursion(
+    hub: &Hub,
+    kiosk: &Kiosk,
+    alarm: &str,
+) -> Result<()> {
+    let base = hub.url();
+    let plan = format!(
+        r#"CHMED16A0{{"Id":"c0ld","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Auth":"7601000000001","Patient":{{"FName":"Ida","LName":"Frost","BDt":"1948-01-02"}},"Medicaments":[{{"Id":"{INSULIN_GTIN}","IdType":2,"Pos":[]}}]}}"#
+    );
+    sim_show(kiosk, serde_json::json!({ "text": plan, "hold_ms": 800 })).await?;
+    let order = wait_for("the insulin order", WAIT, || async {
+        let list: Value = http_get(format!("{base}/api/orders"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(list.as_array().and_then(|a| a.first()).cloned())
+    })
+    .await?;
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id {order}"))?;
+    ok(post_json(
+        format!("{base}/api/orders/{id}/action"),
+        serde_json::json!({ "action": "start_review" }),
+    )
+    .await?)?;
+    ok(post_json(
+        format!("{base}/api/orders/{id}/lines"),
+        serde_json::json!({ "gtin": INSULIN_GTIN, "packs": 2 }),
+    )
+    .await?)?;
+    let page = get_text(format!("{base}/orders/{id}")).await?;
+    let row = |lot: &str| {
+        let at = page.find(&format!("data-lot=\"{lot}\""))?;
+        let end = page[at..].find("</tr>")? + at;
+        Some(page[at..end].to_owned())
+    };
+    let ins = row("INS-1").ok_or_else(|| anyhow!("INS-1 not on the review page: {page}"))?;
+    assert!(
+        ins.contains("<strong>2</strong>"),
+        "approval takes both packs from INS-1: {ins}"
+    );
+    assert!(
+        ins.contains(&format!("/coldchain/alarms/{alarm}"))
+            && ins.contains("excursion high single"),
+        "{ins}"
+    );
+    // The compressor failure's readings are in the range shown.
+    let hi: f64 = ins
+        .split(" to ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| anyhow!("no range in {ins}"))?;
+    assert!(
+        hi > 8.0,
+        "the highest reading since receipt is above 8 °C: {ins}"
+    );
+    assert!(
+        row("VAX-2").is_none(),
+        "the discarded lot is not offered: {page}"
+    );
+    // fridge-2's lot is of the same product and had no excursion.
+    let ada = row("ADA-3").ok_or_else(|| anyhow!("ADA-3 not shown: {page}"))?;
+    assert!(
+        ada.contains("no excursion") && !ada.contains("<strong>"),
+        "{ada}"
+    );
     Ok(())
 }
 

@@ -96,6 +96,35 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
     // not when a cached page runs out.
     let after = queue().await?;
     assert!(after.contains("held by <strong>Pia</strong>"), "{after}");
+    // Filters narrow the queue; each is also a way to lose an order from
+    // view, so each is checked both ways.
+    for (query, shown) in [
+        ("held=me", true),
+        ("held=nobody", false),
+        ("q=muster", true),
+        ("q=MUSTER", true),
+        ("q=Mustermann", false),
+        ("q=%25", false),
+        ("kind=chmed16a&source=k1", true),
+        ("kind=paper", false),
+        ("source=desk", false),
+        ("state=in_review&q=anna", true),
+        ("state=ready", false),
+    ] {
+        let page = get_text(format!("{base}/orders?{query}")).await?;
+        let row = format!("data-order=\"{id}\"");
+        assert_eq!(page.contains(&row), shown, "{query}: {page}");
+    }
+    // Max holds nothing: "held by me" is his own view.
+    let theirs = get_user("max", format!("{base}/orders?held=me"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        !theirs.contains(&format!("data-order=\"{id}\"")),
+        "{theirs}"
+    );
     let (st, v) = act_max(json!({ "action": "approve" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);
     assert!(
@@ -115,6 +144,18 @@ async fn chmed_scan_to_pickup_through_review_approval_and_fefo() -> Result<()> {
         .await?;
         assert!(st.is_success(), "{v}");
     }
+    // Before approving, the review shows what approval will take, first
+    // expiry first: both EARLY packs, then one of LATE.
+    let review = get_text(format!("{base}/orders/{id}")).await?;
+    let takes = |lot: &str| {
+        let at = review.find(&format!("data-lot=\"{lot}\""))?;
+        let row = &review[at..at + review[at..].find("</tr>")?];
+        let n = row.rsplit("<strong>").next()?.split('<').next()?;
+        row.contains("<strong>").then(|| n.to_owned())
+    };
+    assert_eq!(takes("EARLY").as_deref(), Some("2"), "{review}");
+    assert_eq!(takes("LATE").as_deref(), Some("1"), "{review}");
+    assert_eq!(takes("OXY1").as_deref(), Some("1"), "{review}");
     // The oxycodone line is a controlled substance: a second confirmation is required.
     let (st, v) = act(json!({ "action": "approve" })).await?;
     assert_eq!(st, reqwest::StatusCode::CONFLICT);

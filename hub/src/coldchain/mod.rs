@@ -2,6 +2,7 @@
 //! and the technician screens.
 
 pub use rxedge_shared::berlinger;
+pub mod history;
 pub mod import;
 pub mod service;
 pub mod web;

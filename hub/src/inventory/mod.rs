@@ -1177,6 +1177,28 @@ pub async fn expiry_sweeper(
     }
 }
 
+/// The lots of these products still on the shelves, usable or held, first
+/// expiry first: what a review weighs before reserving. One query.
+pub async fn on_hand(db: &Db, gtins: &[String]) -> Result<Vec<Lot>, sqlx::Error> {
+    if gtins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {LOT_COLUMNS} FROM lots WHERE gtin IN ({}) AND status IN ('available', 'on_hold') \
+         AND quantity > 0 ORDER BY gtin, expiry, id",
+        crate::store::marks(1, gtins.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for g in gtins {
+        q = q.bind(g);
+    }
+    q.fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(Lot::from_row)
+        .collect()
+}
+
 /// Lots, optionally of one status, by location and expiry.
 pub async fn lots(db: &Db, status: Option<&str>) -> Result<Vec<Lot>, sqlx::Error> {
     let rows = match status {

@@ -331,10 +331,12 @@ pub fn draft_view(job: &Job, edits: &[super::edits::Edit]) -> Markup {
                 @if is_pdf {
                     p { a href={ "/ocr/jobs/" (job.id) "/image" } { "Open the PDF" } " (" (d["source"].as_str().unwrap_or("")) ")" }
                 } @else {
-                    div.ocr-image {
-                        img src={ "/ocr/jobs/" (job.id) "/image" } alt="The prescription as scanned";
-                        @for (label, st, c) in &boxes {
-                            span class={ "ocr-box " (conf_class(*c)) } data-css=(st) title=(label) {}
+                    div.zoom-view {
+                        div.ocr-image.zoom-layer {
+                            img src={ "/ocr/jobs/" (job.id) "/image" } alt="The prescription as scanned";
+                            @for (label, st, c) in &boxes {
+                                span class={ "ocr-box " (conf_class(*c)) } data-css=(st) title=(label) {}
+                            }
                         }
                     }
                 }

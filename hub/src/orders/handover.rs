@@ -36,6 +36,20 @@ pub async fn reserved(db: &Db, order: &str) -> Result<Vec<Reserved>, sqlx::Error
         .collect()
 }
 
+/// The lot behind each of an order's active reservations, by reservation id.
+pub async fn reserved_lots(
+    db: &Db,
+    order: &str,
+) -> Result<std::collections::HashMap<i64, i64>, sqlx::Error> {
+    sqlx::query("SELECT id, lot_id FROM reservations WHERE order_ref = $1 AND state = 'active'")
+        .bind(order)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("lot_id")?)))
+        .collect()
+}
+
 /// Packs already accepted for an order.
 pub async fn accepted(db: &Db, order: &str) -> Result<Vec<Scanned>, sqlx::Error> {
     let rows = sqlx::query(

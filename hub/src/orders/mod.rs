@@ -13,6 +13,7 @@
 
 pub mod checks;
 pub mod handover;
+pub mod review_stock;
 pub mod web;
 
 use crate::inventory::{self, At, InvError, MoveCtx};
@@ -314,36 +315,87 @@ pub const OPEN_STATES: [&str; 5] = ["received", "in_review", "approved", "fillin
 /// The working queue: open orders by urgency (waiting for review first,
 /// then ready to hand over, then the rest), oldest first within each.
 /// Closed orders are listed only when asked for by state, newest first.
-pub async fn queue(db: &Db, state: Option<&str>, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
-    let rows = match state {
-        Some(s) if !OPEN_STATES.contains(&s) => {
-            sqlx::query("SELECT * FROM orders WHERE state = $1 ORDER BY created_ms DESC LIMIT $2")
-                .bind(s)
-                .bind(limit)
-                .fetch_all(&db.pool)
-                .await?
-        }
-        Some(s) => {
-            sqlx::query("SELECT * FROM orders WHERE state = $1 ORDER BY created_ms LIMIT $2")
-                .bind(s)
-                .bind(limit)
-                .fetch_all(&db.pool)
-                .await?
-        }
-        None => {
-            // The IN list uses the (state, created_ms) index, so only open
-            // orders are sorted, however long the history.
-            sqlx::query(
-                "SELECT * FROM orders WHERE state IN ('received', 'in_review', 'approved', 'filling', 'ready') \
-                 ORDER BY CASE state WHEN 'received' THEN 0 WHEN 'in_review' THEN 1 WHEN 'ready' THEN 2 \
-                 WHEN 'approved' THEN 3 ELSE 4 END, created_ms LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(&db.pool)
-            .await?
-        }
+pub async fn queue(db: &Db, f: &QueueFilter, limit: i64) -> Result<Vec<Order>, sqlx::Error> {
+    let mut binds: Vec<String> = Vec::new();
+    let mut mark = |v: String| {
+        binds.push(v);
+        format!("${}", binds.len())
     };
+    let (mut sql, order_by) = match f.state.as_deref() {
+        Some(s) if !OPEN_STATES.contains(&s) => (
+            format!("SELECT * FROM orders WHERE state = {}", mark(s.to_owned())),
+            "created_ms DESC",
+        ),
+        Some(s) => (
+            format!("SELECT * FROM orders WHERE state = {}", mark(s.to_owned())),
+            "created_ms",
+        ),
+        // The IN list uses the (state, created_ms) index, so only open
+        // orders are sorted, however long the history.
+        None => (
+            "SELECT * FROM orders WHERE state IN ('received', 'in_review', 'approved', 'filling', 'ready')".to_owned(),
+            "CASE state WHEN 'received' THEN 0 WHEN 'in_review' THEN 1 WHEN 'ready' THEN 2 \
+             WHEN 'approved' THEN 3 ELSE 4 END, created_ms",
+        ),
+    };
+    if let Some(k) = &f.kind {
+        sql += &format!(" AND kind = {}", mark(k.clone()));
+    }
+    match f.source.as_deref() {
+        Some(DESK) => sql += " AND source_kiosk IS NULL",
+        Some(k) => sql += &format!(" AND source_kiosk = {}", mark(k.to_owned())),
+        None => {}
+    }
+    match &f.holder {
+        Holder::Anyone => {}
+        Holder::Nobody => sql += " AND reviewer IS NULL",
+        Holder::User(u) => sql += &format!(" AND reviewer = {}", mark(u.clone())),
+    }
+    if let Some(t) = &f.text {
+        let pattern = crate::store::contains_pattern(&t.to_lowercase());
+        let (a, b) = (mark(pattern.clone()), mark(pattern));
+        sql += &format!(
+            " AND (LOWER(patient) LIKE {a} ESCAPE '\\' OR LOWER(reference) LIKE {b} ESCAPE '\\')"
+        );
+    }
+    let limit_mark = format!("${}", binds.len() + 1);
+    sql += &format!(" ORDER BY {order_by} LIMIT {limit_mark}");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.bind(limit).fetch_all(&db.pool).await?;
     rows.iter().map(Order::from_row).collect()
+}
+
+/// The source filter's word for orders started at the desk (no kiosk).
+pub const DESK: &str = "desk";
+
+/// Whose held orders the queue shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// Held or not.
+    #[default]
+    Anyone,
+    /// Only orders no pharmacist holds for review.
+    Nobody,
+    /// Only orders this pharmacist holds.
+    User(String),
+}
+
+/// What the queue screen narrows to. Empty fields filter nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct QueueFilter {
+    /// One state; none means every open order, most urgent first.
+    pub state: Option<String>,
+    /// Prescription kind (`paper`, `chmed16a`, ...).
+    pub kind: Option<String>,
+    /// Kiosk id, or [`DESK`].
+    pub source: Option<String>,
+    /// Who holds it for review.
+    pub holder: Holder,
+    /// Part of the patient's name or of the reference, any case.
+    pub text: Option<String>,
 }
 
 /// One line of an order.

@@ -62,6 +62,52 @@ struct ListQ {
     state: Option<String>,
 }
 
+/// The queue screen's filters, as the form sends them.
+#[derive(Deserialize, Default)]
+struct QueueQ {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    /// `nobody` or `me`.
+    #[serde(default)]
+    held: Option<String>,
+    /// Patient or reference.
+    #[serde(default)]
+    q: Option<String>,
+}
+
+/// Longest search text kept (a name or a reference is far shorter).
+const MAX_SEARCH: usize = 100;
+
+impl QueueQ {
+    fn filter(self, me: &str) -> super::QueueFilter {
+        let some = |v: Option<String>| v.map(|x| x.trim().to_owned()).filter(|x| !x.is_empty());
+        super::QueueFilter {
+            state: some(self.state),
+            kind: some(self.kind),
+            source: some(self.source),
+            holder: match some(self.held).as_deref() {
+                Some("nobody") => super::Holder::Nobody,
+                Some("me") => super::Holder::User(me.to_owned()),
+                _ => super::Holder::Anyone,
+            },
+            text: some(self.q).map(|t| t.chars().take(MAX_SEARCH).collect()),
+        }
+    }
+}
+
+/// Prescription kinds a queue can be narrowed to, with their labels.
+const KINDS: [(&str, &str); 5] = [
+    ("paper", "paper"),
+    ("chmed16a", "eMediplan CHMED16A"),
+    ("chmed23a", "eMediplan CHMED23A"),
+    ("gs1", "GS1 pack code"),
+    ("unknown", "unrecognised code"),
+];
+
 async fn list_json(
     State(s): State<AppState>,
     Query(q): Query<ListQ>,
@@ -371,11 +417,12 @@ pub async fn invalidate_on_change(
 
 async fn queue_page(
     State(s): State<AppState>,
-    Query(q): Query<ListQ>,
+    user: Staff,
+    Query(q): Query<QueueQ>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse as _;
-    let state = q.state.filter(|x| !x.is_empty());
-    let key = state.clone().unwrap_or_default();
+    let filter = q.filter(&user.name);
+    let key = format!("{filter:?}");
     // Read the generation before the rows: a change committed meanwhile
     // bumps it, and this page is then not served again.
     let generation = s.0.queue.generation();
@@ -383,34 +430,60 @@ async fn queue_page(
     if let Some(page) = s.0.queue.get(&key, generation) {
         return Ok((html, page).into_response());
     }
-    let page = axum::body::Bytes::from(render_queue(&s, state).await?.into_string());
+    let page = axum::body::Bytes::from(render_queue(&s, &filter).await?.into_string());
     s.0.queue.put(key, generation, page.clone());
     Ok((html, page).into_response())
 }
 
-async fn render_queue(s: &AppState, state: Option<String>) -> Result<Markup, AppError> {
-    let orders = super::queue(&s.0.db, state.as_deref(), 300).await?;
+async fn render_queue(s: &AppState, f: &super::QueueFilter) -> Result<Markup, AppError> {
+    let orders = super::queue(&s.0.db, f, 300).await?;
+    let kiosks = crate::devices::list(&s.0.db).await?;
     let now = now_ms();
     let waiting = orders
         .iter()
         .filter(|o| matches!(o.state.as_str(), "received" | "in_review"))
         .count();
+    let narrowed = f.kind.is_some()
+        || f.source.is_some()
+        || f.holder != super::Holder::Anyone
+        || f.text.is_some();
     Ok(layout(
         "Orders",
         html! {
             h1 { "Orders" }
-            form method="get" {
+            form #queue-filter method="get" {
                 label { "Show " select name="state" {
                     option value="" { "open orders" }
                     @for st in rxedge_shared::orders::OrderState::ALL {
-                        option value=(st.as_str()) selected[state.as_deref() == Some(st.as_str())] { (state_label(st.as_str())) }
+                        option value=(st.as_str()) selected[f.state.as_deref() == Some(st.as_str())] { (state_label(st.as_str())) }
                     }
                 } }
+                " "
+                label { "Kind " select name="kind" {
+                    option value="" { "any" }
+                    @for (k, label) in KINDS { option value=(k) selected[f.kind.as_deref() == Some(k)] { (label) } }
+                } }
+                " "
+                label { "From " select name="source" {
+                    option value="" { "anywhere" }
+                    option value=(super::DESK) selected[f.source.as_deref() == Some(super::DESK)] { "the desk" }
+                    @for k in &kiosks { option value=(k.id) selected[f.source.as_deref() == Some(k.id.as_str())] { "kiosk " (k.id) } }
+                } }
+                " "
+                label { "Held " select name="held" {
+                    option value="" { "by anyone or nobody" }
+                    option value="nobody" selected[f.holder == super::Holder::Nobody] { "by nobody" }
+                    option value="me" selected[matches!(f.holder, super::Holder::User(_))] { "by me" }
+                } }
+                " "
+                label { "Patient or reference " input type="search" name="q" value=(f.text.clone().unwrap_or_default()) maxlength=(MAX_SEARCH) autocomplete="off"; }
+                " "
                 button { "Filter" }
+                @if narrowed || f.state.is_some() { " " a href="/orders" { "Clear" } }
             }
             p { small.keys { "Keys: j / k move, Enter opens, n opens the oldest waiting" } }
             section #queue data-refresh="order" {
-                p.count { strong #waiting { (waiting) } " waiting for review" }
+                p.count { strong #waiting { (waiting) } " waiting for review" @if narrowed { " among the orders shown" } }
                 table {
                     thead { tr { th { "Ref" } th { "Kind" } th { "Patient" } th { "From" } th { "Age" } th { "State" } } }
                     tbody {
@@ -446,12 +519,11 @@ async fn products_with_free(
     if gtins.is_empty() {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (1..=gtins.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT p.*, CAST(COALESCE((SELECT SUM(l.quantity - l.reserved) FROM lots l \
          WHERE l.gtin = p.gtin AND l.status = 'available'), 0) AS BIGINT) AS free_packs \
          FROM products p WHERE p.gtin IN ({})",
-        marks.join(", ")
+        crate::store::marks(1, gtins.len())
     );
     let mut q = sqlx::query(&sql);
     for g in gtins {
@@ -544,11 +616,15 @@ fn prescription(
                     p { a href={ "/ocr/jobs/" (job.id) } { "The OCR job" } }
                 }
                 Some(job) => {
-                    div #ocr-job data-refresh="ocr" { (crate::ocr::web::draft_view(job, edits)) }
-                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription";
+                    // The photo is inside the region, so the draft's own view
+                    // (with its boxes) takes its place when OCR is done.
+                    div #ocr-job data-refresh="ocr" {
+                        (crate::ocr::web::draft_view(job, edits))
+                        div.zoom-view { div.zoom-layer { img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription"; } }
+                    }
                 }
                 None => {
-                    img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription";
+                    div.zoom-view { div.zoom-layer { img.paper src=(format!("/api/blobs/{}", o.payload)) alt="The paper prescription"; } }
                 }
             }
         };
@@ -688,6 +764,16 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
     let price = crate::billing::web::price_section(&s, &o).await?;
     let held = super::handover::reserved(&s.0.db, &o.id).await?;
+    let held_lots = if held.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        super::handover::reserved_lots(&s.0.db, &o.id).await?
+    };
+    let held_cold = crate::coldchain::history::since_receipt(
+        &s.0.db,
+        &held_lots.values().copied().collect::<Vec<_>>(),
+    )
+    .await?;
     let scans = super::handover::accepted(&s.0.db, &o.id).await?;
     let scan_log = super::handover::log(&s.0.db, &o.id).await?;
     let notes = crate::notify::for_order(&s.0.db, &o.id).await?;
@@ -698,6 +784,19 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
     };
     let st = OrderState::parse(&o.state).unwrap_or(OrderState::Received);
     let offers = offers(&s.0.db, &o).await?;
+    let stock = if matches!(st, OrderState::Received | OrderState::InReview) && !lines.is_empty() {
+        Some(
+            super::review_stock::plan(
+                &s.0.db,
+                &lines,
+                At::from_ms(now_ms()),
+                s.0.cfg.inventory.min_shelf_life_days,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let api = format!("/api/orders/{}/action", o.id);
     // Each frequent step has a key (see `app.js`): pressing it submits the
     // form once its fields are filled, or puts the
@@ -733,10 +832,12 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                 section #handover {
                     h2 { "Reserved stock (first expiry first)" }
                     table #reserved data-refresh="order" {
-                        thead { tr { th { "Product" } th { "Lot" } th { "Expires" } th { "Packs" } th { "Scanned at hand-over" } } }
+                        thead { tr { th { "Product" } th { "Lot" } th { "Expires" } th { "Packs" } th { "Scanned at hand-over" } @if !held_cold.is_empty() { th { "Cold chain since receipt" } } } }
                         tbody { @for r in &held {
                             @let n = scans.iter().filter(|x| x.reservation == r.reservation).count();
-                            tr { td { (r.product) } td { (r.lot) } td { (r.expiry) } td.num { (r.qty) } td.num class=(if i64::try_from(n).unwrap_or(0) >= r.qty { "ok" } else { "" }) { (n) } }
+                            @let cold = held_lots.get(&r.reservation).and_then(|l| held_cold.get(l));
+                            tr { td { (r.product) } td { (r.lot) } td { (r.expiry) } td.num { (r.qty) } td.num class=(if i64::try_from(n).unwrap_or(0) >= r.qty { "ok" } else { "" }) { (n) }
+                                @if !held_cold.is_empty() { td.cold { (super::review_stock::cold_cell(cold)) } } }
                         } }
                     }
                     @if st == OrderState::Ready {
@@ -768,6 +869,7 @@ async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result
                     }
                 }
             }
+            @if let Some(p) = &stock { (super::review_stock::section(p)) }
             section.actions {
                 h2 { "Next step" }
                 @match st {
