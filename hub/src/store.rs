@@ -105,6 +105,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "ocr_edits",
         include_str!("../migrations/sqlite/0013_ocr_edits.sql"),
     ),
+    (
+        14,
+        "covered",
+        include_str!("../migrations/sqlite/0014_covered.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -171,6 +176,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "ocr_edits",
         include_str!("../migrations/postgres/0013_ocr_edits.sql"),
+    ),
+    (
+        14,
+        "covered",
+        include_str!("../migrations/postgres/0014_covered.sql"),
     ),
 ];
 

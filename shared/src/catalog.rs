@@ -77,6 +77,15 @@ pub struct Product {
     pub reorder_point: i64,
     /// Maximum daily dose in mg, where known.
     pub max_daily_mg: Option<i64>,
+    /// Insurance plans cover it (a medicine on the list). A product that is
+    /// not covered (cosmetics, most over-the-counter goods) is the patient's
+    /// alone whatever the plan.
+    #[serde(default = "yes")]
+    pub covered: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The CSV header, in order.
@@ -96,6 +105,10 @@ pub const CSV_HEADER: [&str; 14] = [
     "reorder_point",
     "max_daily_mg",
 ];
+
+/// Columns a file may add after [`CSV_HEADER`], in order. Left out, every
+/// product is covered.
+pub const CSV_OPTIONAL: [&str; 1] = ["covered"];
 
 /// One problem in an import, with the CSV line it is on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -187,6 +200,14 @@ fn parse_row(rec: &csv::StringRecord) -> Result<Product, Vec<String>> {
             errs.push(format!("ATC code {a:?} is not an ATC code like N02BE01"));
         }
     }
+    let covered = match field(14).to_ascii_lowercase().as_str() {
+        "" | "yes" | "y" | "true" | "1" => true,
+        "no" | "n" | "false" | "0" => false,
+        other => {
+            errs.push(format!("covered {other:?} must be yes or no"));
+            true
+        }
+    };
     let controlled = match field(7).to_ascii_lowercase().as_str() {
         "" | "no" | "false" | "0" => false,
         "yes" | "true" | "1" => true,
@@ -261,6 +282,7 @@ fn parse_row(rec: &csv::StringRecord) -> Result<Product, Vec<String>> {
         generics,
         reorder_point,
         max_daily_mg,
+        covered,
     })
 }
 
@@ -272,19 +294,27 @@ pub fn parse_csv(text: &str, known: &HashSet<String>) -> Result<Vec<Product>, Ve
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut errors = Vec::new();
-    match rdr.headers() {
+    let columns = match rdr.headers() {
         Ok(h) => {
             let got: Vec<String> = h.iter().map(|x| x.trim().to_ascii_lowercase()).collect();
-            if got != CSV_HEADER {
+            let known = got.len() >= CSV_HEADER.len()
+                && got.len() <= CSV_HEADER.len() + CSV_OPTIONAL.len()
+                && got
+                    .iter()
+                    .zip(CSV_HEADER.iter().chain(CSV_OPTIONAL.iter()))
+                    .all(|(a, b)| a == b);
+            if !known {
                 return Err(vec![RowError {
                     line: 1,
                     message: format!(
-                        "the header must be exactly: {} (found: {})",
+                        "the header must be exactly: {}, optionally followed by {} (found: {})",
                         CSV_HEADER.join(","),
+                        CSV_OPTIONAL.join(","),
                         got.join(",")
                     ),
                 }]);
             }
+            got.len()
         }
         Err(e) => {
             return Err(vec![RowError {
@@ -292,7 +322,7 @@ pub fn parse_csv(text: &str, known: &HashSet<String>) -> Result<Vec<Product>, Ve
                 message: format!("cannot read the header: {e}"),
             }])
         }
-    }
+    };
     let mut products: Vec<(u64, Product)> = Vec::new();
     let mut seen = HashSet::new();
     for rec in rdr.records() {
@@ -308,10 +338,10 @@ pub fn parse_csv(text: &str, known: &HashSet<String>) -> Result<Vec<Product>, Ve
             }
         };
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.len() != CSV_HEADER.len() {
+        if rec.len() != columns {
             errors.push(RowError {
                 line,
-                message: format!("{} fields, expected {}", rec.len(), CSV_HEADER.len()),
+                message: format!("{} fields, expected {columns}", rec.len()),
             });
             continue;
         }
@@ -392,6 +422,35 @@ mod tests {
         assert_eq!(p[0].generics, vec!["09520000000028".to_owned()]);
         assert_eq!(p[0].max_daily_mg, Some(4000));
         assert_eq!(p[1].max_daily_mg, None);
+        assert!(p[0].covered && p[1].covered, "without the column, covered");
+    }
+
+    #[test]
+    fn the_covered_column_is_optional_and_checked() {
+        let head = HEADER.trim_end().to_owned() + ",covered\n";
+        let text = format!(
+            "{head}09520000000011,Dafalgan 500,paracetamol,500 mg,tablet,20,N02BE01,no,room,3.90,reduced,,10,4000,yes\n\
+             09520000000028,Eye gel,carbomer,2 mg,gel,1,,no,room,9.90,standard,,0,,no\n\
+             09520000000035,Lotion,urea,5 %,lotion,1,,no,room,9.90,standard,,0,,\n"
+        );
+        let p = parse_csv(&text, &HashSet::new()).unwrap();
+        assert_eq!(
+            p.iter().map(|x| x.covered).collect::<Vec<_>>(),
+            vec![true, false, true]
+        );
+        let bad = text.replace(",0,,no", ",0,,perhaps");
+        let e = parse_csv(&bad, &HashSet::new()).unwrap_err();
+        assert_eq!(e[0].line, 3);
+        assert!(e[0].message.contains("covered \"perhaps\""), "{e:?}");
+        // A row must have the header's width, and unknown extra columns are refused.
+        let short = text.replace(",0,,no", ",0,");
+        assert!(parse_csv(&short, &HashSet::new()).unwrap_err()[0]
+            .message
+            .contains("14 fields, expected 15"));
+        let extra = format!("{}x\n", head.trim_end().to_owned() + ",");
+        assert!(parse_csv(&extra, &HashSet::new()).unwrap_err()[0]
+            .message
+            .contains("optionally followed by covered"));
     }
 
     /// The shipped demo catalog imports whole, and a combination product lists

@@ -66,6 +66,20 @@ async fn approved_order(
     Ok(id)
 }
 
+/// Put the patient the order is filed under on `plan`.
+async fn put_on_plan(base: &str, order: &str, plan: &Value) -> Result<()> {
+    let o: Value = get_json(format!("{base}/api/orders/{order}")).await?;
+    let patient = o["order"]["patient_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no patient: {o}"))?;
+    ok(post_json(
+        format!("{base}/api/patients/{patient}/plan"),
+        json!({ "plan_id": plan["id"] }),
+    )
+    .await?)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> {
     let tmp = tempdir("billing")?;
@@ -105,16 +119,7 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
         0,
     )
     .await?;
-    let o: Value = get_json(format!("{base}/api/orders/{id}")).await?;
-    let patient = o["order"]["patient_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no patient"))?
-        .to_owned();
-    ok(post_json(
-        format!("{base}/api/patients/{patient}/plan"),
-        json!({ "plan_id": plan["id"] }),
-    )
-    .await?)?;
+    put_on_plan(&base, &id, &plan).await?;
 
     // Metformin: 2 × (12.35 + 4.30 fee) = 33.30, VAT 2.6 % inside = 0.84,
     // patient 10 % = 3.33. Gel: 9.90 + 4.30 = 14.20, VAT 8.1 % = 1.06,
@@ -406,4 +411,58 @@ fn store_zone(now: chrono::DateTime<chrono::Utc>) -> (&'static str, i64) {
     } else {
         ("Pacific/Pago_Pago", -11)
     }
+}
+
+/// The catalog's optional `covered` column: a lotion no plan pays for.
+const COVERED_CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg,covered
+09520000002015,Metformin 500 mg,metformin,500 mg,tablet,100,A10BA02,no,room,12.35,reduced,,0,3000,yes
+09520000002046,Urea lotion 5 %,urea,5 %,lotion,1,,no,room,9.90,standard,,0,,no
+";
+
+#[tokio::test]
+async fn a_product_no_plan_covers_is_the_patients_alone() -> Result<()> {
+    let tmp = tempdir("billing-covered")?;
+    let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let base = hub.url();
+    hub.import_catalog(COVERED_CATALOG).await?;
+    let (metformin, lotion) = ("09520000002015", "09520000002046");
+    for gtin in [metformin, lotion] {
+        ok(post_json(
+            format!("{base}/api/inventory/receive"),
+            json!({ "gtin": gtin, "lot": "C1", "expiry": "2030-06-30", "quantity": 10, "location": "shelf" }),
+        )
+        .await?)?;
+    }
+    let plan = ok(post_json(
+        format!("{base}/api/billing/plans"),
+        json!({ "name": "Copay 5", "insurer": "Helvetia Kasse", "kind": "copay", "per_line": "5.00" }),
+    )
+    .await?)?;
+    let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
+    let id = approved_order(&kiosk, &base, "c1", &[(metformin, 1), (lotion, 1)], 0).await?;
+    put_on_plan(&base, &id, &plan).await?;
+    // Metformin 12.35 + 4.30 fee = 16.65: the copay 5.00, the insurer 11.65.
+    // The lotion 9.90 + 4.30 = 14.20 is not covered: all the patient's.
+    let q: Value = get_json(format!("{base}/api/orders/{id}/quote")).await?;
+    let lines = &q["priced"]["lines"];
+    assert_eq!(
+        (&lines[0]["patient"], &lines[0]["insurer"]),
+        (&json!(500), &json!(1165)),
+        "{q}"
+    );
+    assert_eq!(
+        (&lines[1]["patient"], &lines[1]["insurer"]),
+        (&json!(1420), &json!(0)),
+        "{q}"
+    );
+    assert_eq!(q["priced"]["patient"], 1920, "{q}");
+    assert_eq!(q["priced"]["insurer"], 1165, "{q}");
+    let catalog = get_text(format!("{base}/catalog")).await?;
+    assert_eq!(
+        catalog.matches(">not covered</span>").count(),
+        1,
+        "{catalog}"
+    );
+    drop(kiosk);
+    Ok(())
 }

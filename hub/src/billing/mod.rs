@@ -244,7 +244,7 @@ async fn quote_in(
         None => 0,
     };
     let rows = sqlx::query(
-        "SELECT p.name, l.packs, p.price_minor, p.vat_class FROM order_lines l JOIN products p ON p.gtin = l.gtin \
+        "SELECT p.name, l.packs, p.price_minor, p.vat_class, p.covered FROM order_lines l JOIN products p ON p.gtin = l.gtin \
          WHERE l.order_id = $1 ORDER BY l.id",
     )
     .bind(order)
@@ -261,9 +261,7 @@ async fn quote_in(
             vat_bp: s.vat.rate_bp(&class).ok_or_else(|| {
                 BillingError::Invalid(format!("unknown VAT class {class:?} in the catalog"))
             })?,
-            // Every catalog product is a covered medicine here; a catalog
-            // column for non-covered goods would feed this.
-            covered: true,
+            covered: r.try_get::<i64, _>("covered")? != 0,
         });
     }
     let rule = plan.as_ref().map_or(Plan::NotCovered, |p| p.plan.clone());

@@ -9,6 +9,7 @@ pub mod web;
 use crate::store::Db;
 pub use rxedge_shared::catalog::{
     normalize_gtin, parse_csv, parse_price, split_list, Product, RowError, Storage, CSV_HEADER,
+    CSV_OPTIONAL,
 };
 use serde::Serialize;
 use sqlx::Row as _;
@@ -61,12 +62,12 @@ pub async fn import_csv(db: &Db, text: &str, now_ms: i64) -> Result<ImportReport
             report.added += 1;
         }
         sqlx::query(
-            "INSERT INTO products (gtin, name, ingredients, strength, form, pack_size, atc, controlled, storage, price_minor, vat_class, generics, reorder_point, max_daily_mg, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS BIGINT), $15) \
+            "INSERT INTO products (gtin, name, ingredients, strength, form, pack_size, atc, controlled, storage, price_minor, vat_class, generics, reorder_point, max_daily_mg, updated_ms, covered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CAST($14 AS BIGINT), $15, $16) \
              ON CONFLICT (gtin) DO UPDATE SET name = excluded.name, ingredients = excluded.ingredients, strength = excluded.strength, \
              form = excluded.form, pack_size = excluded.pack_size, atc = excluded.atc, controlled = excluded.controlled, storage = excluded.storage, \
              price_minor = excluded.price_minor, vat_class = excluded.vat_class, generics = excluded.generics, reorder_point = excluded.reorder_point, \
-             max_daily_mg = excluded.max_daily_mg, updated_ms = excluded.updated_ms",
+             max_daily_mg = excluded.max_daily_mg, updated_ms = excluded.updated_ms, covered = excluded.covered",
         )
         .bind(&p.gtin)
         .bind(&p.name)
@@ -83,6 +84,7 @@ pub async fn import_csv(db: &Db, text: &str, now_ms: i64) -> Result<ImportReport
         .bind(p.reorder_point)
         .bind(p.max_daily_mg.map(|n| n.to_string()))
         .bind(now_ms)
+        .bind(i64::from(p.covered))
         .execute(&mut *tx)
         .await?;
     }
@@ -107,6 +109,7 @@ pub fn from_row(r: &sqlx::any::AnyRow) -> Result<Product, sqlx::Error> {
         generics: split_list(&r.try_get::<String, _>("generics")?),
         reorder_point: r.try_get("reorder_point")?,
         max_daily_mg: r.try_get("max_daily_mg")?,
+        covered: r.try_get::<i64, _>("covered")? != 0,
     })
 }
 

@@ -94,7 +94,7 @@ async fn catalog_page(
                 tbody {
                     @for p in &items {
                         tr {
-                            td { (p.name) @if p.controlled { " " span.badge title="Controlled substance" { "BtM" } } }
+                            td { (p.name) @if p.controlled { " " span.badge title="Controlled substance" { "BtM" } } @if !p.covered { " " span.badge title="Not covered by insurance: the patient pays it all" { "not covered" } } }
                             td { (p.ingredients.join(", ")) } td { (p.strength) } td { (p.form) } td.num { (p.pack_size) }
                             td { (p.atc.clone().unwrap_or_default()) } td { (p.storage.label()) } td.num { (fmt_price(p.price_minor)) }
                             td { (p.vat_class) } td { (p.gtin) }
@@ -111,7 +111,7 @@ async fn import_page() -> Markup {
         "Import catalog",
         html! {
             h1 { "Import the catalog from CSV" }
-            p { "The header must be: " code { (super::CSV_HEADER.join(",")) } ". See docs/inventory.md for each column. A file with any bad row imports nothing and lists every problem with its line." }
+            p { "The header must be: " code { (super::CSV_HEADER.join(",")) } ", optionally followed by " code { (super::CSV_OPTIONAL.join(",")) } ". See docs/inventory.md for each column. A file with any bad row imports nothing and lists every problem with its line." }
             form method="post" enctype="multipart/form-data" {
                 input type="file" name="file" accept=".csv,text/csv" required;
                 button { "Import" }
