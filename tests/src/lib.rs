@@ -482,6 +482,23 @@ impl Hub {
         format!("{scheme}://127.0.0.1:{}", self.http_port)
     }
 
+    /// Wait (up to 60 s) until the hub lists an order that `pred` accepts,
+    /// and return it as `/api/orders` shows it.
+    pub async fn wait_order(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+        let url = format!("{}/api/orders", self.url());
+        let pred = &pred;
+        wait_for(what, Duration::from_secs(60), || {
+            let url = url.clone();
+            async move {
+                let list: Value = http_get(url).send().await?.json().await?;
+                Ok(list
+                    .as_array()
+                    .and_then(|a| a.iter().find(|o| pred(o)).cloned()))
+            }
+        })
+        .await
+    }
+
     /// Import a catalog CSV through the hub's API (all rows or none).
     pub async fn import_catalog(&self, csv: &'static str) -> Result<()> {
         http_post(format!("{}/api/catalog/import", self.url()))

@@ -390,19 +390,7 @@ async fn pharmacist_reviews_approves_over_a_warning_and_prints_the_receipt() -> 
         .send()
         .await?
         .error_for_status()?;
-    wait_for(
-        "the order in the queue",
-        Duration::from_secs(60),
-        || async {
-            let list: serde_json::Value = http_get(format!("{}/api/orders", hub.url()))
-                .send()
-                .await?
-                .json()
-                .await?;
-            Ok(list.as_array().and_then(|a| a.first()).map(|_| ()))
-        },
-    )
-    .await?;
+    hub.wait_order("the order in the queue", |_| true).await?;
     let (shots, shots_arg) = screenshots()?;
     let hub_url = hub.url();
     // The reserved lot's code, and one of a lot the order does not hold.
@@ -529,23 +517,13 @@ async fn review_image_zooms_and_pans_with_its_ocr_boxes() -> Result<()> {
     let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
     let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
     photograph_page(&kiosk, &fx.join("chmed/emediplan_print_example1.png")).await?;
-    let order = wait_for(
-        "the paper order in the queue",
-        Duration::from_secs(60),
-        || async {
-            let list: serde_json::Value = http_get(format!("{}/api/orders", hub.url()))
-                .send()
-                .await?
-                .json()
-                .await?;
-            Ok(list.as_array().and_then(|a| {
-                a.iter()
-                    .find(|o| o["kind"] == "paper")
-                    .and_then(|o| o["id"].as_str().map(str::to_owned))
-            }))
-        },
-    )
-    .await?;
+    let order = hub
+        .wait_order("the paper order in the queue", |o| o["kind"] == "paper")
+        .await?;
+    let order = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no id in {order}"))?
+        .to_owned();
     let (shots, shots_arg) = screenshots()?;
     let hub_url = hub.url();
     let Some(b) = BrowserScript::start("review_image.mjs", &[&hub_url, &shots_arg, &order])? else {

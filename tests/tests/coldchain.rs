@@ -332,15 +332,7 @@ async fn review_shows_the_released_lots_excursion(
         r#"CHMED16A0{{"Id":"c0ld","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Auth":"7601000000001","Patient":{{"FName":"Ida","LName":"Frost","BDt":"1948-01-02"}},"Medicaments":[{{"Id":"{INSULIN_GTIN}","IdType":2,"Pos":[]}}]}}"#
     );
     sim_show(kiosk, serde_json::json!({ "text": plan, "hold_ms": 800 })).await?;
-    let order = wait_for("the insulin order", WAIT, || async {
-        let list: Value = http_get(format!("{base}/api/orders"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(list.as_array().and_then(|a| a.first()).cloned())
-    })
-    .await?;
+    let order = hub.wait_order("the insulin order", |_| true).await?;
     let id = order["id"]
         .as_str()
         .ok_or_else(|| anyhow!("no id {order}"))?;

@@ -63,7 +63,7 @@ struct ListQ {
 }
 
 /// The queue screen's filters, as the form sends them.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct QueueQ {
     #[serde(default)]
     state: Option<String>,
