@@ -276,15 +276,24 @@ impl Allergy {
 /// from the CHMED23A examples). Every other code comes back with nothing it
 /// covers, so the pharmacist is told to check it by hand.
 pub fn chmed_allergies(medical: Option<&serde_json::Value>) -> Vec<Allergy> {
+    // CHMED16A writes `Rc: [{Id, R}]`, CHMED23A `rcs: [{id, rIds}]`.
+    fn get<'a>(v: &'a serde_json::Value, names: &[&str]) -> Option<&'a serde_json::Value> {
+        let obj = v.as_object()?;
+        names.iter().find_map(|n| obj.get(*n))
+    }
     let mut out = Vec::new();
-    let Some(rcs) = medical.and_then(|m| m.get("Rc")).and_then(|r| r.as_array()) else {
+    let Some(rcs) = medical
+        .and_then(|m| get(m, &["Rc", "rcs"]))
+        .and_then(|r| r.as_array())
+    else {
         return out;
     };
     for rc in rcs {
-        if rc.get("Id").and_then(serde_json::Value::as_i64) != Some(6) {
+        if get(rc, &["Id", "id"]).and_then(serde_json::Value::as_i64) != Some(6) {
             continue;
         }
-        for code in rc.get("R").and_then(|r| r.as_array()).into_iter().flatten() {
+        let codes = get(rc, &["R", "rIds"]).and_then(|r| r.as_array());
+        for code in codes.into_iter().flatten() {
             let Some(code) = code.as_i64() else { continue };
             out.push(match code {
                 503 => Allergy {
@@ -896,6 +905,14 @@ warfarin\tatc:M01A\tmoderate\tBleeding.\tHL7 PDDI-CDS\n";
             vec![Matcher::Atc("N02".into()), Matcher::Atc("M01A".into())]
         );
         assert!(chmed_allergies(None).is_empty());
+        // CHMED23A's camelCase form, as in its first example.
+        let med23 = serde_json::json!({"rcs":[{"id":1,"rIds":[577]},{"id":3},{"id":6,"rIds":[503]}],"w":70.0});
+        let al = chmed_allergies(Some(&med23));
+        assert_eq!(al.len(), 1);
+        assert_eq!(
+            al[0].covers,
+            vec![Matcher::Atc("N02".into()), Matcher::Atc("M01A".into())]
+        );
     }
 
     #[test]

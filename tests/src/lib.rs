@@ -1167,6 +1167,80 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// One worked example of the CHMED23A specification
+/// (`chmed/spec/chmed23a_examples.md`): its JSON document, encoded as a
+/// single code would carry it, and what its prose says about the patient.
+#[derive(Debug, Clone)]
+pub struct Chmed23aExample {
+    /// "Example 1".
+    pub title: String,
+    /// `CHMED23A.` + base64(gzip(JSON)).
+    pub code: String,
+    /// The prose's first name, last name, date of birth (`YYYY-MM-DD`) and
+    /// insurance card number (empty when the prose gives none).
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Date of birth.
+    pub birth_date: String,
+    /// Insurance card number.
+    pub card: String,
+    /// How many medicaments the JSON lists.
+    pub medicaments: usize,
+}
+
+/// The CHMED23A specification's examples, from the fixtures (`None` when absent).
+pub fn chmed23a_examples() -> Result<Option<Vec<Chmed23aExample>>> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let Some(dir) = fixtures_dir() else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(dir.join("chmed/spec/chmed23a_examples.md"))?;
+    let mut out = Vec::new();
+    for section in text.split("\n### ").skip(1) {
+        let title = section.lines().next().unwrap_or("").trim().to_owned();
+        let Some((prose, rest)) = section.split_once("```json") else {
+            continue;
+        };
+        let json = rest
+            .split_once('\n')
+            .and_then(|(_, body)| body.split_once("```"))
+            .map(|(body, _)| body)
+            .ok_or_else(|| anyhow!("{title}: unterminated JSON block"))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| anyhow!("{title}: {e}"))?;
+        let said = |label: &str| {
+            prose
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("- {label}: ")))
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        };
+        let dob = said("Date of birth");
+        let birth_date = match dob.split('.').collect::<Vec<_>>()[..] {
+            [d, m, y] => format!("{y}-{m}-{d}"),
+            _ => return Err(anyhow!("{title}: date of birth {dob:?}")),
+        };
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(doc.to_string().as_bytes())?;
+        out.push(Chmed23aExample {
+            code: format!(
+                "CHMED23A.{}",
+                base64::engine::general_purpose::STANDARD.encode(gz.finish()?)
+            ),
+            first_name: said("First name"),
+            last_name: said("Last name"),
+            birth_date,
+            card: said("Insurance card number"),
+            medicaments: doc["meds"].as_array().map_or(0, Vec::len),
+            title,
+        });
+    }
+    Ok(Some(out))
+}
+
 /// Run `rxedge-hub` with `args` and no config file; stdout on success.
 pub fn hub_cli(args: &[&str]) -> Result<String> {
     let out = Command::new(bin("rxedge-hub")?)

@@ -282,3 +282,84 @@ async fn checks_gate_approval_and_patient_records_follow_the_person() -> Result<
     drop(kiosk);
     Ok(())
 }
+
+/// A CHMED23A plan in the specification's own form (its Example 1, scanned
+/// at the kiosk) files its order under the patient it names, with the
+/// plan's analgesic allergy and insurance card, and its items reach the
+/// review page and the clinical checks as CHMED16A's do.
+#[tokio::test]
+async fn a_chmed23a_plan_files_its_patient_and_its_items_are_checked() -> Result<()> {
+    let Some(examples) = chmed23a_examples()? else {
+        return skip_or_fail("../shared/fixtures is absent: no CHMED23A example to scan");
+    };
+    let ex = examples
+        .first()
+        .ok_or_else(|| anyhow!("no CHMED23A example"))?;
+    let tmp = tempdir("clinical23")?;
+    let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let base = hub.url();
+    hub.import_catalog(
+        "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg
+7680334810013,Vitamin D3 Streuli 4000 IE/ml,colecalciferol,4000 IE/ml,drops,1,A11CC05,no,room,9.80,reduced,,0,
+09520000001032,Brufen 400 mg,ibuprofen,400 mg,tablet,20,M01AE01,no,room,8.00,reduced,,0,2400
+",
+    )
+    .await?;
+    let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
+    let order = scan(&kiosk, &base, &ex.code, 0).await?;
+    assert_eq!(order["kind"], "chmed23a");
+    assert_eq!(
+        order["patient"],
+        format!("{} {} ({})", ex.first_name, ex.last_name, ex.birth_date).as_str()
+    );
+    let pid = order["patient_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the order is filed under a patient: {order}"))?
+        .to_owned();
+    let record: Value = get_json(format!("{base}/api/patients/{pid}")).await?;
+    let p = &record["patient"];
+    assert_eq!(p["insurance"], format!("card {}", ex.card).as_str(), "{p}");
+    assert!(p["allergies"].to_string().contains("503"), "{p}");
+    assert_eq!(p["language"], "de", "{p}");
+
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .to_owned();
+    let (st, v) = post_json(
+        format!("{base}/api/orders/{id}/action"),
+        json!({ "action": "start_review" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let page = get_text(format!("{base}/orders/{id}")).await?;
+    for want in [
+        "eMediplan CHMED23A",
+        "Alice",
+        "insurance card 87588895877545621",
+        "Vitamin D3 Streuli 4000 IE/ml",
+        "1.4 every week",
+        "Add as prescribed",
+    ] {
+        assert!(page.contains(want), "{want:?} on the review page");
+    }
+    // The plan's items outside the catalog are named for a check by hand;
+    // the allergy from the plan flags an analgesic added at the desk.
+    let (st, v) = post_json(
+        format!("{base}/api/orders/{id}/lines"),
+        json!({ "gtin": "09520000001032", "packs": 1, "sig": "1-0-1-0" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let checks: Value = get_json(format!("{base}/api/orders/{id}/checks")).await?;
+    let unchecked = checks["unchecked"].to_string();
+    assert!(
+        unchecked.contains("5292958") && unchecked.contains("1246564"),
+        "{unchecked}"
+    );
+    assert!(
+        kinds(&checks).contains(&("allergy".to_owned(), "severe".to_owned())),
+        "{checks}"
+    );
+    Ok(())
+}

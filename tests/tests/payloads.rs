@@ -94,7 +94,7 @@ fn all_chmed_fixtures_decode() -> Result<()> {
         );
         match progress.last() {
             Some(chmed::Progress::Complete { text, doc }) => {
-                assert_eq!(doc, &single, "order {order:?}");
+                assert_eq!(**doc, single, "order {order:?}");
                 assert_eq!(
                     text,
                     &read("chmed23a_single.txt")?,
@@ -104,6 +104,81 @@ fn all_chmed_fixtures_decode() -> Result<()> {
             other => return Err(anyhow!("{other:?}")),
         }
     }
+    Ok(())
+}
+
+/// The CHMED23A specification's own examples use its camelCase names
+/// (`patient`, `meds`, `pos`), unlike the capitalised fixture code: both
+/// decode, and each names the patient its prose describes.
+#[test]
+fn the_chmed23a_specifications_examples_name_their_patients() -> Result<()> {
+    let Some(examples) = chmed23a_examples()? else {
+        return skip_or_fail("../shared/fixtures is absent: no CHMED23A examples to check");
+    };
+    assert_eq!(examples.len(), 4, "{examples:#?}");
+    for ex in &examples {
+        let doc = match payload::parse(&ex.code) {
+            Payload::Chmed23a(d) => d,
+            other => return Err(anyhow!("{}: {other:?}", ex.title)),
+        };
+        let p = doc
+            .patient
+            .as_ref()
+            .ok_or_else(|| anyhow!("{}: no patient", ex.title))?;
+        // The specification's Example 4 says "15.05.1972" in its prose and
+        // "1971-05-15" in its JSON; a decoder can only read the JSON.
+        let born = if ex.title == "Example 4" && ex.birth_date == "1972-05-15" {
+            "1971-05-15"
+        } else {
+            ex.birth_date.as_str()
+        };
+        assert_eq!(
+            (
+                p.first_name.as_str(),
+                p.last_name.as_str(),
+                p.birth_date.as_str()
+            ),
+            (ex.first_name.as_str(), ex.last_name.as_str(), born),
+            "{}",
+            ex.title
+        );
+        assert_eq!(
+            doc.insurance_card.as_deref().unwrap_or(""),
+            ex.card,
+            "{}",
+            ex.title
+        );
+        assert_eq!(doc.medicaments.len(), ex.medicaments, "{}", ex.title);
+        for m in &doc.medicaments {
+            assert!(!m.id.is_empty(), "{}: {m:?}", ex.title);
+            // Every schedule is shown, as four doses or in words.
+            for pos in &m.posology {
+                assert!(
+                    pos.daily.is_some() || pos.text.as_deref().is_some_and(|t| !t.contains('?')),
+                    "{}: {} {pos:?}",
+                    ex.title,
+                    m.id
+                );
+            }
+        }
+    }
+    // Example 1 records the analgesic allergy (risk 503) and a weekly
+    // vitamin D of 1.4 ml.
+    let first = match payload::parse(&examples[0].code) {
+        Payload::Chmed23a(d) => d,
+        other => return Err(anyhow!("{other:?}")),
+    };
+    let medical = first.patient.as_ref().and_then(|p| p.medical.as_ref());
+    let allergies = rxedge_shared::clinical::chmed_allergies(medical);
+    assert_eq!(allergies.len(), 1, "{allergies:?}");
+    assert!(allergies[0].label.contains("503"));
+    let vit_d = first
+        .medicaments
+        .iter()
+        .find(|m| m.id == "7680334810013")
+        .ok_or_else(|| anyhow!("no vitamin D"))?;
+    assert_eq!(vit_d.posology[0].text.as_deref(), Some("1.4 every week"));
+    assert_eq!(vit_d.unit.as_deref(), Some("ml"));
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::store::Db;
 use rxedge_shared::clinical::{
     self as rules, Allergy, Drug, Finding, InteractionTable, Matcher, Origin,
 };
-use rxedge_shared::payload::{self, Payload};
+use rxedge_shared::payload;
 use serde::Serialize;
 use sqlx::Row as _;
 
@@ -119,8 +119,9 @@ pub async fn run(
         }
         drugs.push(drug_of(&p, units, Origin::ThisOrder));
     }
-    if let Payload::Chmed16a(c) = payload::parse(&o.payload) {
-        for m in &c.medicaments {
+    let parsed = payload::parse(&o.payload);
+    if let Some(plan) = parsed.plan() {
+        for m in plan.medicaments {
             let found = if m.id_type == 2 {
                 catalog::get(db, &m.id).await?
             } else {

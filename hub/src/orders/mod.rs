@@ -107,38 +107,32 @@ impl Order {
     }
 }
 
-/// The patient an eMediplan names: full name, date of birth, allergies,
-/// language.
-type PlanPatient = (
-    String,
-    String,
-    Vec<rxedge_shared::clinical::Allergy>,
-    String,
-);
-
 /// What an incoming event becomes, if anything: kind, payload, the
 /// patient as shown in the queue, and the patient to file it under.
-fn order_from(env: &Envelope) -> Option<(String, String, String, Option<PlanPatient>)> {
+fn order_from(env: &Envelope) -> Option<(String, String, String, Option<crate::patients::Named>)> {
     match &env.body {
         Body::QrScanned(q) => {
             let parsed = payload::parse(&q.text);
-            let (label, who) = match &parsed {
-                Payload::Chmed16a(c) => {
-                    let p = &c.patient;
-                    let name = format!("{} {}", p.first_name.trim(), p.last_name.trim());
-                    let dob: String = p.birth_date.trim().chars().take(10).collect();
-                    let allergies = rxedge_shared::clinical::chmed_allergies(p.medical.as_ref());
-                    let lang = p.language.clone().unwrap_or_default();
-                    (
-                        format!("{name} ({dob})"),
-                        Some((name, dob, allergies, lang)),
-                    )
-                }
-                _ => (String::new(), None),
-            };
+            let named = parsed.plan().and_then(|plan| {
+                let p = plan.patient?;
+                Some(crate::patients::Named {
+                    name: format!("{} {}", p.first_name.trim(), p.last_name.trim()),
+                    birth_date: p.birth_date.trim().chars().take(10).collect(),
+                    allergies: rxedge_shared::clinical::chmed_allergies(p.medical.as_ref()),
+                    language: p.language.clone().unwrap_or_default(),
+                    insurance: plan
+                        .insurance_card
+                        .map(|c| format!("card {c}"))
+                        .unwrap_or_default(),
+                })
+            });
+            let label = named
+                .as_ref()
+                .map(|n| format!("{} ({})", n.name, n.birth_date))
+                .unwrap_or_default();
             match parsed {
                 Payload::Chmed16a(_) | Payload::Chmed23a(_) | Payload::Unknown { .. } => {
-                    Some((parsed.kind().to_owned(), q.text.clone(), label, who))
+                    Some((parsed.kind().to_owned(), q.text.clone(), label, named))
                 }
                 // Packs and tickets are questions, not prescriptions.
                 _ => None,
@@ -189,17 +183,8 @@ pub async fn sync_from_events(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> 
             };
             let id = env.id.simple().to_string();
             let patient_id = match &who {
-                Some((name, dob, allergies, lang)) if !name.trim().is_empty() => Some(
-                    crate::patients::find_or_create(
-                        &mut tx,
-                        name,
-                        dob,
-                        allergies,
-                        lang,
-                        now_ms,
-                        "eMediplan",
-                    )
-                    .await?,
+                Some(named) if !named.name.trim().is_empty() => Some(
+                    crate::patients::find_or_create(&mut tx, named, now_ms, "eMediplan").await?,
                 ),
                 _ => None,
             };

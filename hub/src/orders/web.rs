@@ -548,14 +548,15 @@ async fn offers(
     o: &super::Order,
 ) -> Result<std::collections::HashMap<String, Offer>, AppError> {
     let mut out = std::collections::HashMap::new();
-    let Payload::Chmed16a(c) = payload::parse(&o.payload) else {
+    let parsed = payload::parse(&o.payload);
+    let Some(plan) = parsed.plan() else {
         return Ok(out);
     };
-    let mut prescribed: Vec<String> = c
+    let mut prescribed: Vec<String> = plan
         .medicaments
         .iter()
         .filter(|m| m.id_type == 2)
-        .map(|m| m.id.clone())
+        .filter_map(|m| rxedge_shared::catalog::normalize_gtin(&m.id).ok())
         .collect();
     prescribed.sort();
     prescribed.dedup();
@@ -577,6 +578,19 @@ async fn offers(
     Ok(out)
 }
 
+/// The catalog's offer for an eMediplan item named by GTIN. Plans write
+/// Swiss packs' GTIN-13 (7680…); the catalog keeps GTIN-14.
+fn offer_for<'a>(
+    offers: &'a std::collections::HashMap<String, Offer>,
+    m: &rxedge_shared::payload::chmed::Medicament,
+) -> Option<&'a Offer> {
+    if m.id_type != 2 {
+        return None;
+    }
+    let gtin = rxedge_shared::catalog::normalize_gtin(&m.id).ok()?;
+    offers.get(&gtin)
+}
+
 /// CHMED daily doses as the pharmacist writes them: 1-0-1-0, 0.5-0-1-0.
 fn dosing(m: &rxedge_shared::payload::chmed::Medicament) -> String {
     let part = |v: f64| {
@@ -589,10 +603,12 @@ fn dosing(m: &rxedge_shared::payload::chmed::Medicament) -> String {
     let mut out: Vec<String> = m
         .posology
         .iter()
-        .map(|p| match (&p.daily, &p.as_needed) {
-            (Some(d), _) => d.iter().map(|v| part(*v)).collect::<Vec<_>>().join("-"),
-            (None, Some(_)) => "as needed".to_owned(),
-            (None, None) => String::new(),
+        .map(|p| match (&p.daily, &p.text, &p.as_needed) {
+            (Some(d), _, _) => d.iter().map(|v| part(*v)).collect::<Vec<_>>().join("-"),
+            (None, Some(t), None) => t.clone(),
+            (None, Some(t), Some(_)) => format!("{t}, as needed"),
+            (None, None, Some(_)) => "as needed".to_owned(),
+            (None, None, None) => String::new(),
         })
         .filter(|s| !s.is_empty())
         .collect();
@@ -629,14 +645,23 @@ fn prescription(
             }
         };
     }
-    match payload::parse(&o.payload) {
-        Payload::Chmed16a(c) => html! {
-            p { "eMediplan CHMED16A of " (c.date) @if let Some(g) = &c.prescriber_gln { ", prescriber GLN " (g) } }
-            p { "Patient: " strong { (c.patient.first_name) " " (c.patient.last_name) } ", born " (c.patient.birth_date) }
+    let parsed = payload::parse(&o.payload);
+    let version = match &parsed {
+        Payload::Chmed23a(_) => "CHMED23A",
+        _ => "CHMED16A",
+    };
+    match parsed.plan() {
+        Some(c) => html! {
+            p { "eMediplan " (version) @if let Some(d) = c.date { " of " (d) } @if let Some(g) = c.prescriber_gln { ", prescriber GLN " (g) } }
+            @match c.patient {
+                Some(p) => p { "Patient: " strong { (p.first_name) " " (p.last_name) } ", born " (p.birth_date)
+                    @if let Some(card) = c.insurance_card { ", insurance card " (card) } },
+                None => p.warn { "The plan names no patient: file the order under one below." },
+            }
             table #medicaments {
                 thead { tr { th { "Prescribed" } th { "Dosing" } th { "Packs" } th { "Instructions" } th { "In stock" } th { "Generics allowed" } } }
-                tbody { @for m in &c.medicaments {
-                    @let offer = (m.id_type == 2).then(|| offers.get(&m.id)).flatten();
+                tbody { @for m in c.medicaments {
+                    @let offer = offer_for(offers, m);
                     @let packs = m.packs.map(|p| p.ceil().max(1.0) as i64).unwrap_or(1);
                     @let sig = dosing(m);
                     tr {
@@ -669,12 +694,8 @@ fn prescription(
                 } }
             }
         },
-        Payload::Chmed23a(c) => html! {
-            p { "eMediplan CHMED23A" @if let Some(d) = &c.date { " of " (d) } }
-            ul { @for (id, n) in &c.medicaments { li { (id) " · " (n) " dosing entries" } } }
-        },
-        other => {
-            html! { p { "Unrecognised code (" (other.kind()) "), as scanned:" } pre { (o.payload) } }
+        None => {
+            html! { p { "Unrecognised code (" (parsed.kind()) "), as scanned:" } pre { (o.payload) } }
         }
     }
 }

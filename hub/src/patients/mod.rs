@@ -206,20 +206,41 @@ pub async fn list(db: &Db, q: &str, limit: i64) -> Result<Vec<Patient>, sqlx::Er
     rows.iter().map(Patient::from_row).collect()
 }
 
+/// The patient an eMediplan (CHMED16A or CHMED23A) names.
+#[derive(Debug, Clone, Default)]
+pub struct Named {
+    /// Full name.
+    pub name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Allergies the plan records.
+    pub allergies: Vec<Allergy>,
+    /// Language for messages.
+    pub language: String,
+    /// Insurance as the plan gives it (CHMED23A's card number), or empty.
+    pub insurance: String,
+}
+
 /// Find the patient an eMediplan names, or make the record, in the caller's
 /// transaction. Allergies the plan records that the record lacks are added,
-/// and its language (for messages) fills one the desk has not set.
+/// and its language (for messages) and insurance card fill ones the desk
+/// has not set.
 pub async fn find_or_create(
     conn: &mut sqlx::AnyConnection,
-    name: &str,
-    birth_date: &str,
-    allergies: &[Allergy],
-    language: &str,
+    named: &Named,
     now_ms: i64,
     actor: &str,
 ) -> Result<String, sqlx::Error> {
+    let Named {
+        name,
+        birth_date,
+        allergies,
+        language,
+        insurance,
+    } = named;
     let key = match_key(name, birth_date);
     let language = Some(language.trim()).filter(|l| l.len() <= 8).unwrap_or("");
+    let insurance = insurance.trim();
     let found = sqlx::query(
         "SELECT id, allergies FROM patients WHERE match_key = $1 AND merged_into IS NULL ORDER BY created_ms LIMIT 1",
     )
@@ -260,18 +281,39 @@ pub async fn find_or_create(
                 .execute(&mut *conn)
                 .await?;
         }
+        if !insurance.is_empty() {
+            let filled =
+                sqlx::query("UPDATE patients SET insurance = $1 WHERE id = $2 AND insurance = ''")
+                    .bind(insurance)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+            if filled == 1 {
+                log(
+                    conn,
+                    &id,
+                    now_ms,
+                    actor,
+                    "insurance",
+                    &format!("from the eMediplan: {insurance}"),
+                )
+                .await?;
+            }
+        }
         return Ok(id);
     }
     let id = uuid::Uuid::now_v7().simple().to_string();
     sqlx::query(
         "INSERT INTO patients (id, name, birth_date, match_key, allergies, insurance, created_ms, updated_ms, language) \
-         VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(name.trim())
     .bind(birth_date.trim().chars().take(10).collect::<String>())
     .bind(&key)
     .bind(allergies_json(allergies))
+    .bind(insurance)
     .bind(now_ms)
     .bind(now_ms)
     .bind(language)

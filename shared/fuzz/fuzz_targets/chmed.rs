@@ -3,9 +3,13 @@
 #![no_main]
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use rxedge_shared::payload::chmed;
+use rxedge_shared::payload::{chmed, posology};
 
 fuzz_target!(|data: &[u8]| {
+    // The same bytes as a posology object: any nesting reads in bounded depth.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = posology::describe(&v);
+    }
     let b64 = base64::engine::general_purpose::STANDARD.encode(data);
     let _ = chmed::parse_16a(&format!("CHMED16A1{b64}"));
     let _ = chmed::parse_23a(&format!("CHMED23A.{b64}"));

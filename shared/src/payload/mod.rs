@@ -4,6 +4,7 @@
 
 pub mod chmed;
 pub mod gs1;
+pub mod posology;
 
 use serde::Serialize;
 
@@ -48,6 +49,42 @@ impl Payload {
             Payload::Unknown { .. } => "unknown",
         }
     }
+
+    /// An eMediplan's patient and medicaments, whichever version carried them.
+    pub fn plan(&self) -> Option<Plan<'_>> {
+        match self {
+            Payload::Chmed16a(c) => Some(Plan {
+                date: Some(&c.date),
+                prescriber_gln: c.prescriber_gln.as_deref(),
+                patient: Some(&c.patient),
+                insurance_card: None,
+                medicaments: &c.medicaments,
+            }),
+            Payload::Chmed23a(c) => Some(Plan {
+                date: c.date.as_deref(),
+                prescriber_gln: c.prescriber_gln.as_deref(),
+                patient: c.patient.as_ref(),
+                insurance_card: c.insurance_card.as_deref(),
+                medicaments: &c.medicaments,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What CHMED16A and CHMED23A both say, for code that treats them alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// Created.
+    pub date: Option<&'a str>,
+    /// The prescriber's GLN.
+    pub prescriber_gln: Option<&'a str>,
+    /// The patient, when named.
+    pub patient: Option<&'a chmed::Patient>,
+    /// The insurance card number (CHMED23A only).
+    pub insurance_card: Option<&'a str>,
+    /// Medicaments.
+    pub medicaments: &'a [chmed::Medicament],
 }
 
 /// Classify and parse a scanned text. Never fails: what cannot be read is
@@ -176,7 +213,12 @@ mod tests {
         }
         match last {
             Some(chmed::Progress::Complete { doc: d, .. }) => {
-                assert_eq!(d.medicaments, vec![("Med1".to_owned(), 1)])
+                let ids: Vec<(&str, usize)> = d
+                    .medicaments
+                    .iter()
+                    .map(|m| (m.id.as_str(), m.posology.len()))
+                    .collect();
+                assert_eq!(ids, vec![("Med1", 1)]);
             }
             other => panic!("{other:?}"),
         }
