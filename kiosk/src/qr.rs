@@ -25,6 +25,10 @@ pub struct Report {
     pub attempts: u32,
     /// Attempts whose decoder panicked.
     pub panics: u32,
+    /// Where the next frame of the same scene should start
+    /// ([`decode_from`]): the first step the budget left untried, or 0
+    /// when a code was found or every step ran.
+    pub resume: usize,
 }
 
 /// Frames are first tried at this size (longest side): rqrr's cost grows with
@@ -135,6 +139,15 @@ fn crop(img: &GrayImage, fx: f32, fy: f32, fw: f32) -> GrayImage {
 /// Decode every QR code in `img`, trying cheaper strategies first and stopping
 /// at the first that finds something or when `budget` is spent.
 pub fn decode(img: &GrayImage, budget: Duration) -> Report {
+    decode_from(img, budget, 0)
+}
+
+/// [`decode`] for a live preview: start at step `first` (the previous
+/// frame's [`Report::resume`]) and go round. On a slow CPU the budget may
+/// cover only the first step of a frame; without resuming, a dense code
+/// that only a later step reads would never be read at all, frame after
+/// frame. With it, successive frames of the same scene cover every step.
+pub fn decode_from(img: &GrayImage, budget: Duration, first: usize) -> Report {
     let start = Instant::now();
     let mut rep = Report::default();
     // Large frames are scaled down first: rqrr's cost grows with pixels, not with code size.
@@ -192,10 +205,16 @@ pub fn decode(img: &GrayImage, budget: Duration) -> Report {
             Box::new(move |i: &GrayImage| adaptive(&image::imageops::unsharpen(i, 2.0, 3), win, 7)),
         ));
     }
-    for (name, f) in steps {
+    let n = steps.len();
+    let first = if first < n { first } else { 0 };
+    for k in 0..n {
+        let i = (first + k) % n;
         if start.elapsed() > budget && rep.attempts > 0 {
+            rep.resume = i;
             break;
         }
+        let (name, f) = &steps[i];
+        let name = *name;
         let prepared = f(&base);
         rep.attempts += 1;
         let found = rqrr_once(&prepared, &mut rep.panics);
@@ -216,6 +235,45 @@ pub fn decode(img: &GrayImage, budget: Duration) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spent_budget_resumes_on_the_next_frame_at_the_step_it_left() {
+        // A dense code (version 25 or so, as a CHMED23A plan) at 4 px a
+        // module: the downscaled first step cannot read it, full size can.
+        let text: String = (0..1100u32)
+            .map(|i| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [(i * 7 + i / 3) as usize % 64],
+                )
+            })
+            .collect();
+        let img = crate::camera::SimCamera::render_qr(&text).unwrap();
+        // No budget at all: one step per frame.
+        let zero = Duration::ZERO;
+        let first = decode_from(&img, zero, 0);
+        assert_eq!(
+            (first.attempts, first.codes.len()),
+            (1, 0),
+            "the small step misses it"
+        );
+        assert_eq!(first.resume, 1);
+        let second = decode_from(&img, zero, first.resume);
+        assert_eq!(
+            second.codes.len(),
+            1,
+            "the next frame starts at the next step"
+        );
+        assert_eq!(second.codes[0].text, text);
+        assert_eq!(second.codes[0].strategy, "gray");
+        assert_eq!(
+            second.resume, 0,
+            "found: the frame after starts cheap again"
+        );
+        // A resume point past the end (a smaller frame has fewer steps) starts at 0.
+        assert_eq!(decode_from(&img, zero, 99).attempts, 1);
+        assert_eq!(decode_from(&img, zero, 99).resume, 1);
+    }
 
     #[test]
     fn code_bytes_become_text_as_utf8_then_shift_jis_then_latin1() {

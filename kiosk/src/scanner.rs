@@ -145,6 +145,8 @@ pub async fn run(
     let mut seen: HashMap<String, Instant> = HashMap::new();
     let mut assembler = chmed::Assembler::default();
     let mut camera_reported_down = false;
+    // The QR step the next frame starts at (see `qr::decode_from`).
+    let mut qr_resume = 0usize;
     loop {
         if *shutdown.borrow() {
             break;
@@ -160,6 +162,7 @@ pub async fn run(
         }
         let pv = preview.clone();
         let pm = tickets.metrics.clone();
+        let resume = if m == Mode::Qr { qr_resume } else { 0 };
         let step = tokio::task::spawn_blocking(move || {
             let r = source.next_frame().map(|f| {
                 if want_preview {
@@ -168,7 +171,7 @@ pub async fn run(
                 f.map(|img| match m {
                     Mode::Qr => {
                         let t = Instant::now();
-                        let r = crate::qr::decode(&img, Duration::from_millis(120));
+                        let r = crate::qr::decode_from(&img, Duration::from_millis(120), resume);
                         pm.qr_decode_seconds.observe(t.elapsed().as_secs_f64());
                         Seen::Codes(r)
                     }
@@ -264,6 +267,7 @@ pub async fn run(
                     let _ = status.send(st.clone());
                 }
                 st.decoder_panics += u64::from(report.panics);
+                qr_resume = report.resume;
                 for code in report.codes {
                     // A code held up is seen on many frames: store it once.
                     seen.retain(|_, t| t.elapsed() < Duration::from_secs(5));
