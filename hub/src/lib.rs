@@ -23,6 +23,7 @@ pub mod notify;
 pub mod ocr;
 pub mod orders;
 pub mod outbound;
+pub mod page_cache;
 pub mod patients;
 pub mod service;
 pub mod store;
@@ -264,7 +265,8 @@ pub async fn run(
         },
         stop_rx.clone(),
     ));
-    let queue = Arc::new(orders::web::QueueCache::default());
+    let queue = Arc::new(page_cache::PageCache::new(orders::web::QUEUE_FRESH, 64));
+    let pages = Arc::new(page_cache::PageCache::new(orders::web::REVIEW_FRESH, 512));
     let notify_wake = Arc::new(tokio::sync::Notify::new());
     let notifier = tokio::spawn(notify::worker(
         db.clone(),
@@ -315,6 +317,7 @@ pub async fn run(
     }
     let queue_watch = tokio::spawn(orders::web::invalidate_on_change(
         queue.clone(),
+        pages.clone(),
         feed.subscribe(),
         stop_rx.clone(),
     ));
@@ -353,6 +356,7 @@ pub async fn run(
         store_name: std::sync::RwLock::new(store_name),
         interactions,
         queue,
+        pages,
         notify_wake,
         ocr_wake,
         gate: gate.clone(),
@@ -370,6 +374,10 @@ pub async fn run(
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::writes_invalidate,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -146,8 +146,11 @@ pub struct Inner {
     pub store_name: std::sync::RwLock<String>,
     /// The drug–drug interaction table the clinical checks use.
     pub interactions: Arc<rxedge_shared::clinical::InteractionTable>,
-    /// The pharmacist's queue page, rendered once per change.
-    pub queue: Arc<crate::orders::web::QueueCache>,
+    /// The pharmacist's queue pages, rendered once per change of an order.
+    pub queue: Arc<crate::page_cache::PageCache>,
+    /// Other rendered pages (the review page), rendered once per change of
+    /// anything: any write request, any feed item but a kiosk's status.
+    pub pages: Arc<crate::page_cache::PageCache>,
     /// Wakes the patient-notification worker when a message is queued.
     pub notify_wake: Arc<tokio::sync::Notify>,
     /// Wakes the OCR workers when a job is queued.
@@ -412,6 +415,25 @@ async fn healthz(State(s): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(serde_json::json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems, "warnings": warnings }))).into_response()
+}
+
+/// A request that may have written (anything but GET and HEAD) makes every
+/// cached page stale once it is answered, so after its commit: the one
+/// path all screen and API writes share (see [`crate::page_cache`]).
+pub async fn writes_invalidate(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let r = next.run(req).await;
+    if !safe {
+        s.0.pages.invalidate();
+    }
+    r
 }
 
 /// Times every request for `rxedge_hub_http_request_seconds` (to the response head).

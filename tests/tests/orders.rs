@@ -428,3 +428,92 @@ fn hub_cli_kiosk_parse(text: &str) -> Result<Value> {
         .output()?;
     Ok(serde_json::from_slice(&out.stdout)?)
 }
+
+/// The review page is served from a cache of rendered pages, and is never
+/// stale after a change the hub makes or hears of: an order's line, a stock
+/// receipt, a patient's allergy, each shows on the very next view. A change
+/// written to the database behind the hub's back (a CLI, another hub) shows
+/// once the page's short freshness bound runs out.
+#[tokio::test]
+async fn the_cached_review_page_shows_every_change_at_once() -> Result<()> {
+    let tmp = tempdir("review-cache")?;
+    let hub = Hub::start(&tmp.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let base = hub.url();
+    hub.import_catalog(CATALOG).await?;
+    let kiosk = Kiosk::enroll_and_start(&tmp.path().join("k1"), &hub, "k1", "").await?;
+    let plan = r#"CHMED16A0{"Id":"cache1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{"FName":"Carl","LName":"Cache","BDt":"1960-02-02"},"Medicaments":[{"Id":"09520000002992","IdType":2,"Pos":[]}]}"#;
+    http_post(format!("{}/api/sim/show", kiosk.url()))
+        .json(&json!({ "text": plan, "hold_ms": 800 }))
+        .send()
+        .await?
+        .error_for_status()?;
+    let order = hub.wait_order("the order", |_| true).await?;
+    let id = order["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no id"))?
+        .to_owned();
+    let pid = order["patient_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no patient"))?
+        .to_owned();
+    let review = || get_text(format!("{base}/orders/{id}"));
+
+    let before = review().await?;
+    assert_eq!(review().await?, before, "nothing changed, the same page");
+    let (st, v) = post_json(
+        format!("{base}/api/orders/{id}/action"),
+        json!({ "action": "start_review" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let (st, v) = post_json(
+        format!("{base}/api/orders/{id}/lines"),
+        json!({ "gtin": "09520000002992", "packs": 2, "sig": "1-0-1-0" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let page = review().await?;
+    assert!(
+        page.contains("Approval would fail"),
+        "the new line, with no stock"
+    );
+
+    let (st, v) = post_json(
+        format!("{base}/api/inventory/receive"),
+        json!({ "gtin": "09520000002992", "lot": "CACHE1", "expiry": "2029-06-30", "quantity": 5, "location": "shelf" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let page = review().await?;
+    assert!(
+        page.contains("CACHE1")
+            && page.contains("2029-06-30")
+            && !page.contains("Approval would fail"),
+        "the lot received a moment ago"
+    );
+
+    let (st, v) = post_json(
+        format!("{base}/api/patients/{pid}"),
+        json!({ "name": "Carl Cache", "birth_date": "1960-02-02", "allergies": "lamotrigine" }),
+    )
+    .await?;
+    assert!(st.is_success(), "{v}");
+    let page = review().await?;
+    assert!(
+        page.contains(r#"<span class="allergy">lamotrigine</span>"#),
+        "the allergy just recorded"
+    );
+
+    // Behind the hub's back: shown within the freshness bound (2 s).
+    let db = hub.db().await?;
+    sqlx::query("UPDATE lots SET expiry = '2029-07-31' WHERE lot = 'CACHE1'")
+        .execute(&db)
+        .await?;
+    wait_for(
+        "the page renders again",
+        Duration::from_secs(20),
+        || async { Ok(review().await?.contains("2029-07-31").then_some(())) },
+    )
+    .await?;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 use super::{Desk, OrderError, Settings};
 use crate::auth::session::Staff;
 use crate::inventory::At;
+use crate::page_cache::PageCache;
 use crate::web::{fmt_utc, layout, AppError, AppState, FeedItem};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -343,62 +344,30 @@ fn state_label(s: &str) -> String {
     s.replace('_', " ")
 }
 
-/// The queue page, rendered once per change of any order and kept for at
-/// most [`QUEUE_FRESH`] (the ages it shows are in minutes). Every page view
-/// of a busy pharmacy's queue screens would otherwise sort and render the
-/// same rows again.
-#[derive(Default)]
-pub struct QueueCache {
-    generation: std::sync::atomic::AtomicU64,
-    pages: std::sync::Mutex<
-        std::collections::HashMap<String, (u64, std::time::Instant, axum::body::Bytes)>,
-    >,
-}
-
-/// An order changed through this hub's screens: the queue page is stale now,
-/// before the answer goes back (the pharmacist who acted must see it), and
-/// live screens hear of it.
+/// An order changed through this hub's screens: the queue and review pages
+/// are stale now, before the answer goes back (the pharmacist who acted must
+/// see it), and live screens hear of it.
 fn order_changed(s: &AppState) {
     s.0.queue.invalidate();
+    s.0.pages.invalidate();
     let _ = s.0.feed.send(FeedItem::Order);
 }
 
-/// How long a rendered queue stays fresh without any change.
-const QUEUE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a rendered queue stays fresh without any change (the ages it
+/// shows are in minutes).
+pub const QUEUE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl QueueCache {
-    fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
-    }
+/// How long a rendered review page stays fresh without any change the hub
+/// hears of (see [`crate::page_cache`]).
+pub const REVIEW_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
-    /// Something about orders changed: every rendered page is stale.
-    pub fn invalidate(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    fn get(&self, key: &str, generation: u64) -> Option<axum::body::Bytes> {
-        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        pages
-            .get(key)
-            .filter(|(g, at, _)| *g == generation && at.elapsed() < QUEUE_FRESH)
-            .map(|(_, _, b)| b.clone())
-    }
-
-    fn put(&self, key: String, generation: u64, page: axum::body::Bytes) {
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        // Filters are a handful of states; the bound only guards against junk keys.
-        if pages.len() > 64 {
-            pages.clear();
-        }
-        pages.insert(key, (generation, std::time::Instant::now(), page));
-    }
-}
-
-/// Drop rendered queue pages whenever the live feed says an order changed.
-/// A lagging receiver may have missed one, so it drops them too.
+/// Drop rendered pages when the live feed says something changed: the
+/// queue on an order, the review pages on anything but a kiosk's status
+/// (orders, stock, OCR, alarms, readings, events). A lagging receiver may
+/// have missed one, so it drops them all.
 pub async fn invalidate_on_change(
-    cache: std::sync::Arc<QueueCache>,
+    queue: std::sync::Arc<PageCache>,
+    pages: std::sync::Arc<PageCache>,
     mut feed: tokio::sync::broadcast::Receiver<FeedItem>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -406,8 +375,12 @@ pub async fn invalidate_on_change(
     loop {
         tokio::select! {
             m = feed.recv() => match m {
-                Ok(FeedItem::Order) | Err(RecvError::Lagged(_)) => cache.invalidate(),
-                Ok(_) => {}
+                Ok(FeedItem::Order) | Err(RecvError::Lagged(_)) => {
+                    queue.invalidate();
+                    pages.invalidate();
+                }
+                Ok(FeedItem::Kiosk { .. }) => {}
+                Ok(_) => pages.invalidate(),
                 Err(RecvError::Closed) => break,
             },
             _ = shutdown.changed() => break,
@@ -420,18 +393,25 @@ async fn queue_page(
     user: Staff,
     Query(q): Query<QueueQ>,
 ) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse as _;
     let filter = q.filter(&user.name);
-    let key = format!("{filter:?}");
-    // Read the generation before the rows: a change committed meanwhile
-    // bumps it, and this page is then not served again.
-    let generation = s.0.queue.generation();
+    cached(&s.0.queue, format!("{filter:?}"), render_queue(&s, &filter)).await
+}
+
+/// The page for `key` from `cache`, or `render` it and keep it.
+async fn cached(
+    cache: &PageCache,
+    key: String,
+    render: impl std::future::Future<Output = Result<Markup, AppError>>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse as _;
+    // Futures are lazy: nothing is read before this (see `page_cache`).
+    let generation = cache.generation();
     let html = [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")];
-    if let Some(page) = s.0.queue.get(&key, generation) {
+    if let Some(page) = cache.get(&key, generation) {
         return Ok((html, page).into_response());
     }
-    let page = axum::body::Bytes::from(render_queue(&s, &filter).await?.into_string());
-    s.0.queue.put(key, generation, page.clone());
+    let page = axum::body::Bytes::from(render.await?.into_string());
+    cache.put(key, generation, page.clone());
     Ok((html, page).into_response())
 }
 
@@ -776,14 +756,29 @@ fn checks_section(c: &super::checks::Checks) -> Markup {
     }
 }
 
-async fn order_page(State(s): State<AppState>, Path(id): Path<String>) -> Result<Markup, AppError> {
+/// The review page, from [`Inner::pages`](crate::web::Inner) while nothing
+/// it may show has changed: a busy pharmacy's screens reload it often, and
+/// a render runs the clinical checks and a dozen queries.
+async fn order_page(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    cached(
+        &s.0.pages,
+        format!("order/{id}"),
+        render_order(&s, id.clone()),
+    )
+    .await
+}
+
+async fn render_order(s: &AppState, id: String) -> Result<Markup, AppError> {
     let o = super::get(&s.0.db, &id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no order {id}")))?;
     let lines = super::lines(&s.0.db, &id).await?;
     let trail = super::trail(&s.0.db, &id).await?;
     let checks = super::checks::run(&s.0.db, &s.0.interactions, &o, now_ms()).await?;
-    let price = crate::billing::web::price_section(&s, &o).await?;
+    let price = crate::billing::web::price_section(s, &o).await?;
     let held = super::handover::reserved(&s.0.db, &o.id).await?;
     let held_lots = if held.is_empty() {
         std::collections::HashMap::new()

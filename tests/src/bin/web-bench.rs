@@ -35,19 +35,29 @@ fn ms(v: &str) -> Option<f64> {
 /// One wrk run; every request carries the pharmacist's session cookie, as
 /// a signed-in browser's would (so the screens pay for the session check).
 fn wrk(url: &str, secs: u32, conns: u32) -> Result<Load> {
+    wrk_with(url, secs, conns, None)
+}
+
+/// [`wrk`], with a Lua script that chooses each request's path.
+fn wrk_with(url: &str, secs: u32, conns: u32, script: Option<&std::path::Path>) -> Result<Load> {
     let cookie = session_for(url, username_of(Role::Pharmacist))
         .map(|s| format!("Cookie: {}", s.cookie))
         .ok_or_else(|| anyhow!("no signed-in session for {url}"))?;
+    let mut args: Vec<String> = vec![
+        "-t2".into(),
+        format!("-c{conns}"),
+        format!("-d{secs}s"),
+        "--latency".into(),
+        "-H".into(),
+        cookie,
+    ];
+    if let Some(s) = script {
+        args.push("-s".into());
+        args.push(s.display().to_string());
+    }
+    args.push(url.to_owned());
     let out = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{conns}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            "-H",
-            &cookie,
-            url,
-        ])
+        .args(&args)
         .output()
         .context("wrk (apt install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -221,9 +231,29 @@ async fn main() -> Result<()> {
     let hello = wrk(&format!("{base}/bench/hello"), secs, conns)?;
     let queue = wrk(&queue_url, secs, conns)?;
     let review = wrk(&review_url, secs, conns)?;
+    // The review page is served from the rendered-page cache while nothing
+    // changes; this measures the render itself: every request a different
+    // order of the N, each wrk thread starting half-way round from the other.
+    let script = tmp.path().join("every-order.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "local n = {n}\nlocal next_id = 0\nlocal threads = 0\n\
+             function setup(thread) thread:set(\"start\", threads * math.floor(n / 2)); threads = threads + 1 end\n\
+             function init(args) next_id = start end\n\
+             function request() next_id = (next_id + 1) % n\n  return wrk.format(\"GET\", string.format(\"/orders/%032x\", next_id)) end\n"
+        ),
+    )?;
+    let cold = wrk_with(&base, secs, conns, Some(&script))?;
     eprintln!(
-        "requests: hello={} queue={} review={}",
-        hello.requests, queue.requests, review.requests
+        "requests: hello={} queue={} review={} review_every_order={}",
+        hello.requests, queue.requests, review.requests, cold.requests
+    );
+    println!(
+        "web-review-render: rps={:.0} p99_ms={:.2} ratio={:.3} (each request a different order, so each renders)",
+        cold.rps,
+        cold.p99_ms,
+        cold.rps / hello.rps
     );
     println!(
         "web-review: review_rps={:.0} review_p99_ms={:.2} ratio={:.3}",
