@@ -1,6 +1,6 @@
 //! The store's calendar. A business day (the Z report, the analytics, the
-//! invoice year and the coinsurance year) is a day of the hub's local time
-//! zone: the system's (`timedatectl set-timezone Europe/Zurich`) or `TZ`.
+//! invoice year and the coinsurance year) and the day that decides whether
+//! a batch has expired are days of the hub's local time zone: the system's (`timedatectl set-timezone Europe/Zurich`) or `TZ`.
 //! A UTC day would put a Swiss pharmacy's first hour or two after midnight
 //! on the day before.
 

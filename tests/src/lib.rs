@@ -930,6 +930,20 @@ pub async fn get_json(url: String) -> Result<Value> {
         .await?)
 }
 
+/// A time zone (and its fixed UTC offset, hours) whose calendar date differs
+/// from UTC's at `now` and stays different for at least an hour: Kiritimati
+/// (UTC+14) is a day ahead from 10:00 UTC, Pago Pago (UTC-11) a day behind
+/// until 11:00 UTC. Neither changes its clocks. Tests run a hub in it (`TZ`)
+/// to show it counts the store's days, not UTC's.
+pub fn store_zone(now: chrono::DateTime<chrono::Utc>) -> (&'static str, i64) {
+    use chrono::Timelike as _;
+    if now.hour() >= 10 {
+        ("Pacific/Kiritimati", 14)
+    } else {
+        ("Pacific/Pago_Pago", -11)
+    }
+}
+
 /// Temp directory that survives on failure when `RXEDGE_KEEP_TMP` is set.
 pub fn tempdir(name: &str) -> Result<tempfile::TempDir> {
     let prefix = format!("rxedge-{name}-");

@@ -400,19 +400,6 @@ async fn invoices_payments_credit_notes_and_the_z_report_add_up() -> Result<()> 
     Ok(())
 }
 
-/// A time zone (and its fixed UTC offset, hours) whose calendar date differs
-/// from UTC's at `now` and stays different for at least an hour: Kiritimati
-/// (UTC+14) is a day ahead from 10:00 UTC, Pago Pago (UTC-11) a day behind
-/// until 11:00 UTC. Neither changes its clocks.
-fn store_zone(now: chrono::DateTime<chrono::Utc>) -> (&'static str, i64) {
-    use chrono::Timelike as _;
-    if now.hour() >= 10 {
-        ("Pacific/Kiritimati", 14)
-    } else {
-        ("Pacific/Pago_Pago", -11)
-    }
-}
-
 /// The catalog's optional `covered` column: a lotion no plan pays for.
 const COVERED_CATALOG: &str = "gtin,name,ingredients,strength,form,pack_size,atc,controlled,storage,price,vat_class,generics,reorder_point,max_daily_mg,covered
 09520000002015,Metformin 500 mg,metformin,500 mg,tablet,100,A10BA02,no,room,12.35,reduced,,0,3000,yes

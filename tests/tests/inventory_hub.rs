@@ -240,3 +240,46 @@ async fn receive_by_scan_hold_recall_and_ask_from_a_kiosk() -> Result<()> {
     );
     Ok(())
 }
+
+/// Expiry is judged by the store's calendar day, not UTC's: in a zone whose
+/// date differs from UTC's, a batch dated the store's today is still
+/// received (and sold), and one dated the store's yesterday is not. On UTC
+/// days a Swiss pharmacy would hand out yesterday's expired packs in the
+/// first hour or two after midnight.
+#[tokio::test]
+async fn expiry_follows_the_stores_day_not_utcs() -> Result<()> {
+    let tmp = tempdir("expiry-day")?;
+    let now = chrono::Utc::now();
+    let (zone, offset_h) = store_zone(now);
+    let mut hub = Hub::prepare(&tmp.path().join("hub"), BrokerChoice::Embedded, None, "").await?;
+    hub.env.push(("TZ".into(), zone.into()));
+    hub.spawn().await?;
+    let base = hub.url();
+    hub.import_catalog(CATALOG).await?;
+    let today = (now + chrono::Duration::hours(offset_h)).date_naive();
+    assert_ne!(today, now.date_naive(), "{zone}");
+    let yesterday = today
+        .pred_opt()
+        .ok_or_else(|| anyhow!("no day before {today}"))?;
+    let receive = |lot: &str, expiry: chrono::NaiveDate| {
+        post_json(
+            format!("{base}/api/inventory/receive"),
+            json!({ "gtin": "09520000002992", "lot": lot, "expiry": expiry.to_string(), "quantity": 3, "location": "shelf" }),
+        )
+    };
+    let (st, v) = receive("TODAY", today).await?;
+    assert!(
+        st.is_success(),
+        "a batch expiring at the end of the store's today: {v}"
+    );
+    let (st, v) = receive("YDAY", yesterday).await?;
+    assert_eq!(st, reqwest::StatusCode::BAD_REQUEST, "{zone}: {v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("expired on {yesterday}")),
+        "{v}"
+    );
+    Ok(())
+}

@@ -134,7 +134,7 @@ async fn answer(
             order_status(db, id).await.map_err(|e| e.to_string())?,
         ),
         None => (
-            lookup(db, &query.q, rxedge_shared::inventory::day_of_ms(now))
+            lookup(db, &query.q, crate::days::day_of(now))
                 .await
                 .map_err(|e| e.to_string())?,
             None,

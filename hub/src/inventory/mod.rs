@@ -151,10 +151,12 @@ pub struct At {
 }
 
 impl At {
-    /// The instant `ms` and its UTC calendar day.
+    /// The instant `ms` and its calendar day in the store's time zone: a
+    /// pack that expired yesterday, store time, is expired now, whatever
+    /// the UTC date (see [`crate::days`]).
     pub fn from_ms(ms: i64) -> Self {
         Self {
-            today: rules::day_of_ms(ms),
+            today: crate::days::day_of(ms),
             now_ms: ms,
         }
     }
@@ -1161,7 +1163,7 @@ pub async fn expiry_sweeper(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        let today = rules::day_of_ms(rxedge_shared::clock::system_now_ms());
+        let today = crate::days::day_of(rxedge_shared::clock::system_now_ms());
         match expire_lots(&db, today).await {
             Ok(0) => {}
             Ok(n) => {
