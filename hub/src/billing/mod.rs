@@ -505,19 +505,19 @@ pub async fn lines(db: &Db, invoice: &str) -> Result<Vec<maths::Line>, sqlx::Err
         .bind(invoice)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(maths::Line {
-                label: r.try_get("label")?,
-                packs: r.try_get("packs")?,
-                total: r.try_get("total")?,
-                vat: r.try_get("vat")?,
-                vat_bp: u32::try_from(r.try_get::<i64, _>("vat_bp")?).unwrap_or(0),
-                patient: r.try_get("patient")?,
-                insurer: r.try_get("insurer")?,
-            })
-        })
-        .collect()
+    rows.iter().map(line_of).collect()
+}
+
+fn line_of(r: &sqlx::any::AnyRow) -> Result<maths::Line, sqlx::Error> {
+    Ok(maths::Line {
+        label: r.try_get("label")?,
+        packs: r.try_get("packs")?,
+        total: r.try_get("total")?,
+        vat: r.try_get("vat")?,
+        vat_bp: u32::try_from(r.try_get::<i64, _>("vat_bp")?).unwrap_or(0),
+        patient: r.try_get("patient")?,
+        insurer: r.try_get("insurer")?,
+    })
 }
 
 /// Cancel an invoice with a credit note (its own number, amounts negated).
@@ -801,13 +801,23 @@ pub async fn z(db: &Db, day: chrono::NaiveDate) -> Result<Z, sqlx::Error> {
     .bind(end)
     .fetch_all(&db.pool)
     .await?;
-    let mut all_lines = Vec::new();
+    // Every line of the day's documents in one query, not one per invoice.
+    let all_lines = sqlx::query(
+        "SELECT l.* FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id \
+         WHERE i.finalised_ms >= $1 AND i.finalised_ms < $2 ORDER BY i.year, i.seq, l.n",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(line_of)
+    .collect::<Result<Vec<_>, _>>()?;
     let mut by_insurer: BTreeMap<String, Minor> = BTreeMap::new();
     let mut documents = Vec::new();
     let mut patient_total = 0;
     for r in &invs {
         let inv = invoice_of(r)?;
-        all_lines.extend(lines(db, &inv.id).await?);
         if inv.insurer_share != 0 {
             *by_insurer.entry(inv.insurer.clone()).or_default() += inv.insurer_share;
         }
