@@ -110,6 +110,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "covered",
         include_str!("../migrations/sqlite/0014_covered.sql"),
     ),
+    (
+        15,
+        "line_covered",
+        include_str!("../migrations/sqlite/0015_line_covered.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -181,6 +186,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "covered",
         include_str!("../migrations/postgres/0014_covered.sql"),
+    ),
+    (
+        15,
+        "line_covered",
+        include_str!("../migrations/postgres/0015_line_covered.sql"),
     ),
 ];
 

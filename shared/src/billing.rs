@@ -95,6 +95,14 @@ pub struct Line {
     pub patient: Minor,
     /// The insurer pays.
     pub insurer: Minor,
+    /// Whether insurance covers the product at all (a line that is not
+    /// covered is the patient's alone under every plan).
+    #[serde(default = "covered_by_default")]
+    pub covered: bool,
+}
+
+fn covered_by_default() -> bool {
+    true
 }
 
 /// A priced invoice.
@@ -182,6 +190,7 @@ pub fn price(lines: &[LineIn], plan: &Plan, year_paid: Minor) -> Result<Priced, 
             vat_bp: l.vat_bp,
             patient,
             insurer: total - patient,
+            covered: l.covered,
         });
     }
     let sum = |f: fn(&Line) -> Minor| out.iter().map(f).sum::<Minor>();
@@ -268,6 +277,7 @@ pub fn credit_note(p: &Priced) -> Priced {
         vat_bp: l.vat_bp,
         patient: -l.patient,
         insurer: -l.insurer,
+        covered: l.covered,
     };
     Priced {
         lines: p.lines.iter().map(neg).collect(),

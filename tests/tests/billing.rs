@@ -450,6 +450,44 @@ async fn a_product_no_plan_covers_is_the_patients_alone() -> Result<()> {
         1,
         "{catalog}"
     );
+    // Each priced line says whether it is covered, and so do the review
+    // page, the invoice, its receipt and the credit note that cancels it.
+    assert_eq!(
+        (&lines[0]["covered"], &lines[1]["covered"]),
+        (&json!(true), &json!(false)),
+        "{q}"
+    );
+    let marked = |page: &str| {
+        page.matches(r#"<small class="badge">not covered</small>"#)
+            .count()
+    };
+    let review = get_text(format!("{base}/orders/{id}")).await?;
+    assert_eq!(marked(&review), 1, "the lotion's line on the review page");
+    let inv = ok(post_json(format!("{base}/api/orders/{id}/invoice"), json!({})).await?)?;
+    let inv_id = inv["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no invoice: {inv}"))?
+        .to_owned();
+    assert_eq!(
+        marked(&get_text(format!("{base}/invoices/{inv_id}")).await?),
+        1
+    );
+    assert_eq!(
+        marked(&get_text(format!("{base}/invoices/{inv_id}/receipt")).await?),
+        1
+    );
+    let cn = ok(post_json(
+        format!("{base}/api/invoices/{inv_id}/credit"),
+        json!({ "reason": "wrong lotion" }),
+    )
+    .await?)?;
+    let cn_id = cn["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no credit note: {cn}"))?;
+    assert_eq!(
+        marked(&get_text(format!("{base}/invoices/{cn_id}")).await?),
+        1
+    );
     drop(kiosk);
     Ok(())
 }

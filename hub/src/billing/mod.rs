@@ -401,8 +401,8 @@ async fn insert_invoice(
     .await?;
     for (n, l) in q.priced.lines.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO invoice_lines (invoice_id, n, label, packs, total, vat, vat_bp, patient, insurer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO invoice_lines (invoice_id, n, label, packs, total, vat, vat_bp, patient, insurer, covered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&id)
         .bind(i64::try_from(n).unwrap_or(i64::MAX))
@@ -413,6 +413,7 @@ async fn insert_invoice(
         .bind(i64::from(l.vat_bp))
         .bind(l.patient)
         .bind(l.insurer)
+        .bind(i64::from(l.covered))
         .execute(&mut *conn)
         .await?;
     }
@@ -517,6 +518,7 @@ fn line_of(r: &sqlx::any::AnyRow) -> Result<maths::Line, sqlx::Error> {
         vat_bp: u32::try_from(r.try_get::<i64, _>("vat_bp")?).unwrap_or(0),
         patient: r.try_get("patient")?,
         insurer: r.try_get("insurer")?,
+        covered: r.try_get::<i64, _>("covered")? != 0,
     })
 }
 

@@ -347,6 +347,11 @@ async fn billing_page(State(s): State<AppState>) -> Result<Markup, AppError> {
     ))
 }
 
+/// The mark of a line no insurance plan pays for, whatever the patient's plan.
+fn not_covered(l: &rxedge_shared::billing::Line) -> maud::Markup {
+    maud::html! { @if !l.covered { " " small.badge { "not covered" } } }
+}
+
 /// The review page's price section: the quote, and the invoice once final.
 pub async fn price_section(s: &AppState, order: &crate::orders::Order) -> Result<Markup, AppError> {
     let inv = super::invoice_of_order(&s.0.db, &order.id).await?;
@@ -368,7 +373,7 @@ pub async fn price_section(s: &AppState, order: &crate::orders::Order) -> Result
             table {
                 thead { tr { th { "Line" } th { "Packs" } th { "Total" } th { "VAT" } th { "Patient" } th { "Insurer" } } }
                 tbody {
-                    @for l in &q.priced.lines { tr { td { (l.label) } td.num { (l.packs) } td.num { (fmt(l.total)) } td.num { (fmt(l.vat)) " (" (rate(l.vat_bp)) ")" } td.num { (fmt(l.patient)) } td.num { (fmt(l.insurer)) } } }
+                    @for l in &q.priced.lines { tr { td { (l.label) (not_covered(l)) } td.num { (l.packs) } td.num { (fmt(l.total)) } td.num { (fmt(l.vat)) " (" (rate(l.vat_bp)) ")" } td.num { (fmt(l.patient)) } td.num { (fmt(l.insurer)) } } }
                     tr.total { td { "Total" } td {} td.num { (fmt(q.priced.total)) } td.num { (fmt(q.priced.vat)) } td.num #patient-share { (fmt(q.priced.patient)) } td.num { (fmt(q.priced.insurer)) } }
                 }
             }
@@ -438,7 +443,7 @@ async fn invoice_page(
                 table #invoice-lines {
                     thead { tr { th { "Item" } th { "Packs" } th { "Amount" } th { "VAT rate" } th { "VAT" } th { "Patient" } th { "Insurer" } } }
                     tbody {
-                        @for l in &lines { tr { td { (l.label) } td.num { (l.packs) } td.num { (fmt(l.total)) } td.num { (rate(l.vat_bp)) } td.num { (fmt(l.vat)) } td.num { (fmt(l.patient)) } td.num { (fmt(l.insurer)) } } }
+                        @for l in &lines { tr { td { (l.label) (not_covered(l)) } td.num { (l.packs) } td.num { (fmt(l.total)) } td.num { (rate(l.vat_bp)) } td.num { (fmt(l.vat)) } td.num { (fmt(l.patient)) } td.num { (fmt(l.insurer)) } } }
                         tr.total { td { "Total" } td {} td.num #total { (fmt(inv.total)) } td {} td.num #vat { (fmt(inv.vat)) } td.num #patient { (fmt(inv.patient_share)) } td.num #insurer { (fmt(inv.insurer_share)) } }
                     }
                 }
@@ -489,7 +494,7 @@ async fn receipt_page(
                 p.center { strong { (s.0.store_name()) } }
                 p { (inv.number) br; (fmt_utc(inv.finalised_ms)) " UTC" br; (inv.patient_name) }
                 table {
-                    @for l in &lines { tr { td { (l.packs) " × " (l.label) } td.num { (fmt(l.total)) } } }
+                    @for l in &lines { tr { td { (l.packs) " × " (l.label) (not_covered(l)) } td.num { (fmt(l.total)) } } }
                     tr.total { td { "Total" } td.num { (fmt(inv.total)) } }
                     tr { td { "Insurer" } td.num { (fmt(inv.insurer_share)) } }
                     tr.total { td { "You pay" } td.num #you-pay { (fmt(inv.patient_share)) } }

@@ -1,0 +1,4 @@
+-- Whether the line's product was covered by insurance when it was priced, so
+-- an invoice can say which lines no plan pays for. Lines priced before were
+-- priced as covered.
+ALTER TABLE invoice_lines ADD COLUMN covered INTEGER NOT NULL DEFAULT 1;
