@@ -124,6 +124,15 @@ pub struct ScannerLinks {
 
 use rxedge_shared::clock::system_now_ms as now_ms;
 
+/// A code that is a whole prescription by itself (CHMED16A, or a one-code
+/// CHMED23A): on the paper screen it is taken as scanned instead of photographed.
+fn is_whole_prescription(text: &str) -> bool {
+    matches!(
+        rxedge_shared::payload::parse(text),
+        rxedge_shared::payload::Payload::Chmed16a(_) | rxedge_shared::payload::Payload::Chmed23a(_)
+    )
+}
+
 /// Run until shutdown.
 pub async fn run(
     mut source: Box<dyn FrameSource>,
@@ -176,6 +185,15 @@ pub async fn run(
                         Seen::Codes(r)
                     }
                     Mode::Paper => {
+                        // An eMediplan code held up on the paper screen is
+                        // read as the code it is: its data is exact, a photo
+                        // of it is not (and a code alone passes the page gate).
+                        let r = crate::qr::decode(&img, Duration::from_millis(30));
+                        if r.codes.iter().any(|c| is_whole_prescription(&c.text)) {
+                            let mut r = r;
+                            r.codes.retain(|c| is_whole_prescription(&c.text));
+                            return Seen::Codes(r);
+                        }
                         let q = paper::assess(&img, &paper::Gate::default());
                         let jpeg = (q.advice == Advice::Good && capture_next)
                             .then(|| paper::finish(&img).ok())
@@ -265,6 +283,12 @@ pub async fn run(
                 };
                 if st.paper.take().is_some() {
                     let _ = status.send(st.clone());
+                }
+                // A prescription code read on the paper screen ends the
+                // paper capture, as a photographed page does.
+                if m == Mode::Paper && !report.codes.is_empty() {
+                    good_run = 0;
+                    mode.send_replace(Mode::Qr);
                 }
                 st.decoder_panics += u64::from(report.panics);
                 qr_resume = report.resume;

@@ -414,3 +414,52 @@ fn real_printed_pages_pass_the_paper_gate_as_photographed() -> Result<()> {
     }
     Ok(())
 }
+
+/// On the paper screen, a patient holds up an eMediplan QR code rather than
+/// a page: it is read as the prescription it is (exact data, no OCR), and
+/// no photo of it is captured. A code alone would otherwise pass the page
+/// gate and reach the pharmacist as a photo of a QR code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emediplan_code_on_the_paper_screen_is_read_not_photographed() -> Result<()> {
+    let t = tempdir("scan-paper-qr")?;
+    let hub = Hub::start(&t.path().join("hub"), BrokerChoice::Embedded, None).await?;
+    let kiosk = Kiosk::enroll_and_start(&t.path().join("kiosk"), &hub, "k1", "").await?;
+    let plan = r#"CHMED16A0{"Id":"pq1","MedType":3,"Dt":"2026-11-25T09:00:00+01:00","Patient":{"FName":"Paula","LName":"Paper","BDt":"1955-05-05"},"Medicaments":[{"Id":"7680000000000","IdType":2,"Pos":[{"D":[1,0,1,0]}]}]}"#;
+    client_for(&kiosk.url())
+        .post(format!("{}/api/paper/start", kiosk.url()))
+        .send()
+        .await?
+        .error_for_status()?;
+    // The paper screen is on: the scanner asks for a page.
+    wait_for("the paper screen's advice", WAIT, || async {
+        let s: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(s["paper"].is_string().then_some(()))
+    })
+    .await?;
+    show(
+        &kiosk,
+        serde_json::json!({ "text": plan, "hold_ms": 3000, "as_photo": true }),
+    )
+    .await?;
+    wait_scan(&hub, "chmed16a", plan).await?;
+    let st: Value = http_get(format!("{}/api/scanner", kiosk.url()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(st["last"]["kind"], "chmed16a", "{st}");
+    assert!(
+        st["paper"].is_null(),
+        "the paper screen's capture ended: {st}"
+    );
+    // Held up for 3 s on the paper screen, it was never photographed: once
+    // everything the kiosk stored has reached the hub, no page is among it.
+    kiosk.wait_drained(WAIT).await?;
+    assert!(bodies(&hub, "paper_captured").await?.is_empty());
+    assert_eq!(st["paper_waiting"], 0, "{st}");
+    Ok(())
+}
