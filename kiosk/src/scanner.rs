@@ -188,10 +188,9 @@ pub async fn run(
                         // An eMediplan code held up on the paper screen is
                         // read as the code it is: its data is exact, a photo
                         // of it is not (and a code alone passes the page gate).
-                        let r = crate::qr::decode(&img, Duration::from_millis(30));
-                        if r.codes.iter().any(|c| is_whole_prescription(&c.text)) {
-                            let mut r = r;
-                            r.codes.retain(|c| is_whole_prescription(&c.text));
+                        let mut r = crate::qr::decode(&img, Duration::from_millis(30));
+                        r.codes.retain(|c| is_whole_prescription(&c.text));
+                        if !r.codes.is_empty() {
                             return Seen::Codes(r);
                         }
                         let q = paper::assess(&img, &paper::Gate::default());

@@ -277,10 +277,7 @@ impl Allergy {
 /// covers, so the pharmacist is told to check it by hand.
 pub fn chmed_allergies(medical: Option<&serde_json::Value>) -> Vec<Allergy> {
     // CHMED16A writes `Rc: [{Id, R}]`, CHMED23A `rcs: [{id, rIds}]`.
-    fn get<'a>(v: &'a serde_json::Value, names: &[&str]) -> Option<&'a serde_json::Value> {
-        let obj = v.as_object()?;
-        names.iter().find_map(|n| obj.get(*n))
-    }
+    use crate::payload::chmed::field as get;
     let mut out = Vec::new();
     let Some(rcs) = medical
         .and_then(|m| get(m, &["Rc", "rcs"]))

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use maud::{html, Markup};
 use rxedge_shared::orders::{Action, OrderState, Policy};
-use rxedge_shared::payload::{self, Payload};
+use rxedge_shared::payload;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row as _;
@@ -344,12 +344,12 @@ fn state_label(s: &str) -> String {
     s.replace('_', " ")
 }
 
-/// An order changed through this hub's screens: the queue and review pages
-/// are stale now, before the answer goes back (the pharmacist who acted must
-/// see it), and live screens hear of it.
+/// An order changed through this hub's screens: the queue page is stale now,
+/// before the answer goes back (the pharmacist who acted must see it), and
+/// live screens hear of it. (Review pages go stale on every write request:
+/// `web::writes_invalidate`.)
 fn order_changed(s: &AppState) {
     s.0.queue.invalidate();
-    s.0.pages.invalidate();
     let _ = s.0.feed.send(FeedItem::Order);
 }
 
@@ -573,13 +573,7 @@ fn offer_for<'a>(
 
 /// CHMED daily doses as the pharmacist writes them: 1-0-1-0, 0.5-0-1-0.
 fn dosing(m: &rxedge_shared::payload::chmed::Medicament) -> String {
-    let part = |v: f64| {
-        if v.fract() == 0.0 {
-            format!("{v:.0}")
-        } else {
-            format!("{v}")
-        }
-    };
+    let part = rxedge_shared::payload::posology::amount;
     let mut out: Vec<String> = m
         .posology
         .iter()
@@ -626,10 +620,7 @@ fn prescription(
         };
     }
     let parsed = payload::parse(&o.payload);
-    let version = match &parsed {
-        Payload::Chmed23a(_) => "CHMED23A",
-        _ => "CHMED16A",
-    };
+    let version = parsed.kind().to_uppercase();
     match parsed.plan() {
         Some(c) => html! {
             p { "eMediplan " (version) @if let Some(d) = c.date { " of " (d) } @if let Some(g) = c.prescriber_gln { ", prescriber GLN " (g) } }

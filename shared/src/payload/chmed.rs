@@ -226,7 +226,7 @@ fn text_of(v: &serde_json::Value, names: &[&str]) -> Option<String> {
     }
 }
 
-fn array_of<'a>(v: &'a serde_json::Value, names: &[&str]) -> &'a [serde_json::Value] {
+pub(crate) fn array_of<'a>(v: &'a serde_json::Value, names: &[&str]) -> &'a [serde_json::Value] {
     field(v, names)
         .and_then(|a| a.as_array())
         .map_or(&[], Vec::as_slice)

@@ -6,7 +6,7 @@
 //! dosages). Objects are told apart by their fields rather than their type
 //! numbers, because earlier generators numbered them differently.
 
-use super::chmed::field;
+use super::chmed::{array_of as list, field};
 use serde_json::Value;
 
 /// Deepest nesting followed (a sequence of cycles of week days of times).
@@ -18,12 +18,6 @@ fn num(v: &Value, names: &[&str]) -> Option<f64> {
 
 fn int(v: &Value, names: &[&str]) -> Option<u64> {
     field(v, names).and_then(Value::as_u64)
-}
-
-fn list<'a>(v: &'a Value, names: &[&str]) -> &'a [Value] {
-    field(v, names)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 /// A decimal as written on a label: 1, 0.5, 1.4.
