@@ -267,7 +267,7 @@ fn scan_file(f: &std::path::Path, budget_ms: u64) -> serde_json::Value {
     let codes: Vec<serde_json::Value> = r
         .codes
         .iter()
-        .map(|c| serde_json::json!({ "text": c.text, "payload": rxedge_shared::payload::parse(&c.text), "strategy": c.strategy }))
+        .map(|c| serde_json::json!({ "text": c.text, "payload": rxedge_shared::payload::parse(&c.text), "strategy": c.strategy, "region": c.region }))
         .collect();
     serde_json::json!({ "file": file, "codes": codes, "ms": (ms * 100.0).round() / 100.0, "attempts": r.attempts, "panics": r.panics })
 }

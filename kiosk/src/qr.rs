@@ -14,6 +14,9 @@ pub struct Found {
     pub text: String,
     /// Which preprocessing found it.
     pub strategy: &'static str,
+    /// Whether it was found in the region of interest (the part of the
+    /// frame where an earlier step saw a grid it could not read).
+    pub region: bool,
 }
 
 /// What a decode attempt cost and found.
@@ -40,32 +43,55 @@ pub fn isolated<T>(f: impl FnOnce() -> T) -> Option<T> {
     catch_unwind(AssertUnwindSafe(f)).ok()
 }
 
+/// What one rqrr pass found: the texts it decoded, and where it saw grids
+/// that did not decode (corners in the pass's image, and modules a side).
+#[derive(Default)]
+struct Pass {
+    texts: Vec<String>,
+    undecoded: Vec<([(f32, f32); 4], usize)>,
+}
+
+impl Pass {
+    fn collect<G: rqrr::BitGrid>(&mut self, grids: Vec<rqrr::Grid<G>>) {
+        for g in grids {
+            let mut bytes = Vec::new();
+            if g.decode_to(&mut bytes).is_ok() {
+                self.texts.push(text_of(&bytes));
+            } else {
+                let c = g.bounds.map(|q| (q.x as f32, q.y as f32));
+                self.undecoded.push((c, g.grid.size()));
+            }
+        }
+    }
+}
+
 /// One rqrr pass, isolated. `binary`: the image is already black (0) and
 /// white (255), and is handed over as a bitmap.
-fn rqrr_once(img: &GrayImage, binary: bool, panics: &mut u32) -> Vec<String> {
+fn rqrr_once(img: &GrayImage, binary: bool, panics: &mut u32) -> Pass {
     let r = isolated(|| {
-        let (w, h) = img.dimensions();
-        let (wu, raw) = (w as usize, img.as_raw());
-        let mut p = if binary {
-            rqrr::PreparedImage::prepare_from_bitmap(wu, h as usize, |x, y| raw[y * wu + x] < 128)
+        let mut pass = Pass::default();
+        if binary {
+            let (w, h) = img.dimensions();
+            let (wu, raw) = (w as usize, img.as_raw());
+            let mut p = rqrr::PreparedImage::prepare_from_bitmap(wu, h as usize, |x, y| {
+                raw[y * wu + x] < 128
+            });
+            pass.collect(p.detect_grids());
         } else {
-            rqrr::PreparedImage::prepare_from_greyscale(wu, h as usize, |x, y| raw[y * wu + x])
-        };
-        p.detect_grids()
-            .into_iter()
-            .filter_map(|g| {
-                let mut bytes = Vec::new();
-                g.decode_to(&mut bytes).ok()?;
-                Some(text_of(&bytes))
-            })
-            .collect::<Vec<String>>()
+            let (w, h) = img.dimensions();
+            let (wu, raw) = (w as usize, img.as_raw());
+            let mut p =
+                rqrr::PreparedImage::prepare_from_greyscale(wu, h as usize, |x, y| raw[y * wu + x]);
+            pass.collect(p.detect_grids());
+        }
+        pass
     });
     match r {
         Some(v) => v,
         None => {
             *panics += 1;
             tracing::warn!("QR decoder panicked on a frame; frame skipped");
-            Vec::new()
+            Pass::default()
         }
     }
 }
@@ -194,77 +220,192 @@ pub fn decode_from(img: &GrayImage, budget: Duration, first: usize) -> Report {
     };
     let min_dim = base.width().min(base.height());
     let win = (min_dim / 8).clamp(15, 101) | 1;
-    type Step = (&'static str, Box<dyn Fn(&GrayImage) -> GrayImage>);
     // Order and choice measured on the ZXing photo sets (scripts/bench/qr): most
     // codes fall to the cheap first steps; the rest pay for the later ones.
     let max_dim = base.width().max(base.height());
     let mut steps: Vec<Step> = Vec::new();
     if max_dim > SMALL {
-        steps.push((
-            "small",
-            Box::new(move |i: &GrayImage| resize(i, SMALL as f32 / max_dim as f32)),
-        ));
+        let f = SMALL as f32 / max_dim as f32;
+        steps.push(Step::new("small", f, move |i| resize(i, f)));
     }
-    steps.push(("gray", Box::new(|i: &GrayImage| i.clone())));
-    steps.push((
-        "adaptive",
-        Box::new(move |i: &GrayImage| adaptive(i, win, 7)),
-    ));
+    steps.push(Step::new("gray", 1.0, |i| i.clone()));
+    steps.push(Step::new("adaptive", 1.0, move |i| adaptive(i, win, 7)));
     if min_dim < 480 {
-        steps.push(("upscale2", Box::new(|i: &GrayImage| resize(i, 2.0))));
-        steps.push((
-            "upscale2_adaptive",
-            Box::new(move |i: &GrayImage| adaptive(&resize(i, 2.0), win * 2 + 1, 7)),
-        ));
+        steps.push(Step::new(UPSCALE2, 2.0, |i| resize(i, 2.0)));
+        steps.push(Step::new("upscale2_adaptive", 2.0, move |i| {
+            adaptive(&resize(i, 2.0), win * 2 + 1, 7)
+        }));
     }
-    steps.push((
-        "crop_center",
-        Box::new(|i: &GrayImage| resize(&crop(i, 0.5, 0.5, 0.6), 1.6)),
-    ));
-    steps.push((
-        "blur_adaptive",
-        Box::new(move |i: &GrayImage| adaptive(&image::imageops::blur(i, 1.2), win, 5)),
-    ));
+    steps.push(Step::new(CROP_CENTER, 0.0, |i| {
+        resize(&crop(i, 0.5, 0.5, 0.6), 1.6)
+    }));
+    steps.push(Step::new("blur_adaptive", 1.0, move |i| {
+        adaptive(&image::imageops::blur(i, 1.2), win, 5)
+    }));
     // Last resorts for fine modules that the 2x steps overshoot or never reach
     // (frames up to 720 px): a 1.5x upscale, or an unsharp mask, then local threshold.
     if min_dim <= 720 {
         let w15 = (win * 3 / 2) | 1;
-        steps.push((
-            "upscale15_adaptive",
-            Box::new(move |i: &GrayImage| adaptive(&resize(i, 1.5), w15, 7)),
-        ));
-        steps.push((
-            "sharpen_adaptive",
-            Box::new(move |i: &GrayImage| adaptive(&image::imageops::unsharpen(i, 2.0, 3), win, 7)),
-        ));
+        steps.push(Step::new("upscale15_adaptive", 1.5, move |i| {
+            adaptive(&resize(i, 1.5), w15, 7)
+        }));
+        steps.push(Step::new("sharpen_adaptive", 1.0, move |i| {
+            adaptive(&image::imageops::unsharpen(i, 2.0, 3), win, 7)
+        }));
     }
     let n = steps.len();
     let first = if first < n { first } else { 0 };
-    for k in 0..n {
-        let i = (first + k) % n;
+    // Once a step has seen a grid it could not read, the later steps work
+    // on that region only: the same code at a fraction of the pixels.
+    let mut roi: Option<(GrayImage, Roi)> = None;
+    let mut order: Vec<usize> = (0..n).map(|k| (first + k) % n).collect();
+    let mut pos = 0;
+    while pos < order.len() {
+        let i = order[pos];
+        pos += 1;
         if start.elapsed() > budget && rep.attempts > 0 {
             rep.resume = i;
             break;
         }
-        let (name, f) = &steps[i];
-        let name = *name;
-        let prepared = f(&base);
+        let step = &steps[i];
+        if roi.is_some() && step.name == CROP_CENTER {
+            continue;
+        }
+        let input = roi.as_ref().map_or(&base, |(img, _)| img);
+        let prepared = (step.prep)(input);
         rep.attempts += 1;
         // Binarised steps skip rqrr's own thresholding: a second threshold
         // of a black-and-white image only costs time.
-        let found = rqrr_once(&prepared, name.ends_with("adaptive"), &mut rep.panics);
-        if !found.is_empty() {
-            rep.codes = found
+        let pass = rqrr_once(&prepared, step.name.ends_with("adaptive"), &mut rep.panics);
+        if !pass.texts.is_empty() {
+            rep.codes = pass
+                .texts
                 .into_iter()
                 .map(|text| Found {
                     text,
-                    strategy: name,
+                    strategy: step.name,
+                    region: roi.is_some(),
                 })
                 .collect();
             break;
         }
+        if step.scale > 0.0 {
+            // A grid seen at under 1.5 px a module cannot be sampled
+            // reliably at this size: the 2x upscale goes next.
+            let dense = pass
+                .undecoded
+                .iter()
+                .any(|(c, modules)| side(c) / step.scale < 1.5 * *modules as f32);
+            if dense {
+                if let Some(up) = order[pos..].iter().position(|&j| steps[j].name == UPSCALE2) {
+                    let j = order.remove(pos + up);
+                    order.insert(pos, j);
+                }
+            }
+            if roi.is_none() {
+                roi = Roi::around(&pass.undecoded, step.scale, base.dimensions())
+                    .map(|r| (r.crop(&base), r));
+            }
+        }
     }
     rep
+}
+
+/// The mean side of a quadrilateral.
+fn side(c: &[(f32, f32); 4]) -> f32 {
+    (0..4)
+        .map(|k| {
+            let (a, b) = (c[k], c[(k + 1) % 4]);
+            (a.0 - b.0).hypot(a.1 - b.1)
+        })
+        .sum::<f32>()
+        / 4.0
+}
+
+/// The 2x upscale step, which a dense grid jumps to.
+const UPSCALE2: &str = "upscale2";
+
+/// The step that crops the frame's centre; the region of interest, once
+/// known, replaces it.
+const CROP_CENTER: &str = "crop_center";
+
+/// One preprocessing step.
+struct Step {
+    name: &'static str,
+    /// The prepared image's scale against its input (0: not a plain
+    /// scale, so no region is taken from what it sees).
+    scale: f32,
+    prep: Box<dyn Fn(&GrayImage) -> GrayImage>,
+}
+
+impl Step {
+    fn new(
+        name: &'static str,
+        scale: f32,
+        prep: impl Fn(&GrayImage) -> GrayImage + 'static,
+    ) -> Self {
+        Step {
+            name,
+            scale,
+            prep: Box::new(prep),
+        }
+    }
+}
+
+/// A region of the frame around grids seen but not read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Roi {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
+
+impl Roi {
+    /// The box around every `undecoded` grid (corners in an image `scale`
+    /// times the frame's size), with a margin of a quarter of its side
+    /// (the quiet zone, and corners a poor fit misplaced), at least 16 px.
+    /// None when nothing was seen, or when the box would not save much.
+    fn around(
+        undecoded: &[([(f32, f32); 4], usize)],
+        scale: f32,
+        (fw, fh): (u32, u32),
+    ) -> Option<Self> {
+        let pts = undecoded.iter().flat_map(|(c, _)| c.iter());
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for &(x, y) in pts {
+            let (x, y) = (x / scale, y / scale);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+        if x0 > x1 || !(x0.is_finite() && y0.is_finite() && x1.is_finite() && y1.is_finite()) {
+            return None;
+        }
+        let m = ((x1 - x0).max(y1 - y0) / 4.0).max(16.0);
+        let cx0 = (x0 - m).max(0.0) as u32;
+        let cy0 = (y0 - m).max(0.0) as u32;
+        let cx1 = ((x1 + m).max(0.0) as u32).min(fw);
+        let cy1 = ((y1 + m).max(0.0) as u32).min(fh);
+        let (w, h) = (cx1.saturating_sub(cx0), cy1.saturating_sub(cy0));
+        // Under half the frame's pixels, or the crop is not worth it (and
+        // at three quarters a poorly fitted grid's box cut a code in two on
+        // the ZXing set).
+        if w < 21 || h < 21 || u64::from(w) * u64::from(h) * 2 > u64::from(fw) * u64::from(fh) {
+            return None;
+        }
+        Some(Roi {
+            x: cx0,
+            y: cy0,
+            w,
+            h,
+        })
+    }
+
+    fn crop(&self, img: &GrayImage) -> GrayImage {
+        image::imageops::crop_imm(img, self.x, self.y, self.w, self.h).to_image()
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +449,48 @@ mod tests {
         // A resume point past the end (a smaller frame has fewer steps) starts at 0.
         assert_eq!(decode_from(&img, zero, 99).attempts, 1);
         assert_eq!(decode_from(&img, zero, 99).resume, 1);
+    }
+
+    #[test]
+    fn the_region_of_interest_boxes_unread_grids_with_a_margin() {
+        let quad = |x0: f32, y0: f32, x1: f32, y1: f32| [(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
+        // Seen at 2x in a 640x480 frame: 100..200 frame px, a quarter of
+        // the side (25 px) as margin.
+        let seen = [(quad(200.0, 200.0, 400.0, 400.0), 25)];
+        assert_eq!(
+            Roi::around(&seen, 2.0, (640, 480)),
+            Some(Roi {
+                x: 75,
+                y: 75,
+                w: 150,
+                h: 150
+            })
+        );
+        // Clamped at the frame's edge, and at least 16 px of margin.
+        let seen = [(quad(0.0, 10.0, 40.0, 50.0), 21)];
+        assert_eq!(
+            Roi::around(&seen, 1.0, (640, 480)),
+            Some(Roi {
+                x: 0,
+                y: 0,
+                w: 56,
+                h: 66
+            })
+        );
+        // Two grids: one box around both.
+        let seen = [
+            (quad(10.0, 10.0, 50.0, 50.0), 21),
+            (quad(100.0, 60.0, 140.0, 100.0), 21),
+        ];
+        let r = Roi::around(&seen, 1.0, (640, 480));
+        assert_eq!(
+            r.map(|r| (r.x, r.y, r.x + r.w, r.y + r.h)),
+            Some((0, 0, 172, 132))
+        );
+        // Nothing seen, or a box over half the frame: no region.
+        assert_eq!(Roi::around(&[], 1.0, (640, 480)), None);
+        let big = [(quad(50.0, 50.0, 590.0, 430.0), 41)];
+        assert_eq!(Roi::around(&big, 1.0, (640, 480)), None);
     }
 
     #[test]

@@ -78,3 +78,34 @@ fn scan_answers_an_unreadable_file_with_an_error_line() -> Result<()> {
     );
     Ok(())
 }
+
+/// The two pipeline rules that follow a grid seen but not read, on the real
+/// photos they were made for: a version-40 code at one pixel a module goes
+/// straight to the 2x upscale, and a small code in a large frame is read in
+/// the region around it.
+#[test]
+fn an_unread_grid_steers_the_next_steps() -> Result<()> {
+    let Some(dir) = fixtures_dir() else {
+        return skip_or_fail("../shared/fixtures is absent: no QR photos to scan");
+    };
+    let scan = |rel: &str| -> Result<serde_json::Value> {
+        let out = std::process::Command::new(bin("rxedge-kiosk")?)
+            .args(["scan", "--budget-ms", "3000"])
+            .arg(dir.join("qr").join(rel))
+            .output()?;
+        assert!(out.status.success());
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    // 177x177 px, 177 modules: the plain step sees the grid and cannot
+    // sample it; the adaptive step (as dear, as futile) is skipped.
+    let dense = scan("zxing-qrcode-5/16.png")?;
+    assert_eq!(dense["codes"][0]["strategy"], "upscale2", "{dense}");
+    assert_eq!(dense["attempts"], 2, "{dense}");
+    // 1280x960: the downscaled step sees the code but cannot read it; the
+    // next step reads it in the region around what was seen.
+    let framed = scan("zxing-qrcode-2/6.png")?;
+    assert_eq!(framed["codes"][0]["region"], true, "{framed}");
+    let want = std::fs::read_to_string(dir.join("qr/zxing-qrcode-2/6.txt"))?;
+    assert_eq!(framed["codes"][0]["text"].as_str(), Some(want.as_str()));
+    Ok(())
+}
