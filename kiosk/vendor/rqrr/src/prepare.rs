@@ -195,6 +195,18 @@ impl ExactDiv {
     }
 }
 
+/// A grid location's corners in the image: top-left, top-right,
+/// bottom-right, bottom-left.
+fn bounds_of(loc: &crate::SkewedGridLocation) -> [Point; 4] {
+    let n = loc.grid_size as f64 + 1.0;
+    [
+        loc.c.map(0.0, 0.0),
+        loc.c.map(n, 0.0),
+        loc.c.map(n, n),
+        loc.c.map(0.0, n),
+    ]
+}
+
 struct AreaCounter(usize);
 
 impl AreaFiller for AreaCounter {
@@ -269,7 +281,23 @@ where
     where
         S: Clone,
     {
-        let mut res = Vec::new();
+        self.detect_grids_refining(|_, _| true)
+    }
+
+    /// [`detect_grids`](Self::detect_grids), with a say in the perspective
+    /// refinement: a grid that does not decode with its first fit is refined
+    /// only when `refine(grid_size, bounds)` returns true, `bounds` being its
+    /// corners in the image as in [`Grid::bounds`](crate::Grid). The
+    /// refinement is the dearest step of detection; a caller with a better
+    /// next move for some grids (upscaling one whose modules are a pixel
+    /// wide, say) can skip it for them. (An RxEdge addition.)
+    pub fn detect_grids_refining<'a>(
+        &'a mut self,
+        mut refine: impl FnMut(usize, &[Point; 4]) -> bool,
+    ) -> Vec<crate::Grid<crate::identify::grid::RefGridImage<'a, S>>>
+    where
+        S: Clone,
+    {
         let stones = crate::capstones_from_image(self);
         // The grouping step has already fitted each group's grid (on a copy of
         // the image); 0.11.0 fitted every group a second time here, which
@@ -282,30 +310,22 @@ where
                 grid: loc.clone(),
                 img: &*self,
             };
-            if crate::decode::decode(&quick, std::io::sink()).is_err() {
+            if crate::decode::decode(&quick, std::io::sink()).is_err()
+                && refine(loc.grid_size, &bounds_of(loc))
+            {
                 loc.c =
                     crate::identify::grid::jiggle_perspective(self, loc.c.clone(), loc.grid_size);
             }
         }
-        for grid_location in locations {
-            let bounds = [
-                grid_location.c.map(0.0, 0.0),
-                grid_location
-                    .c
-                    .map(grid_location.grid_size as f64 + 1.0, 0.0),
-                grid_location.c.map(
-                    grid_location.grid_size as f64 + 1.0,
-                    grid_location.grid_size as f64 + 1.0,
-                ),
-                grid_location
-                    .c
-                    .map(0.0, grid_location.grid_size as f64 + 1.0),
-            ];
-            let grid = grid_location.into_grid_image(self);
-            res.push(crate::Grid { grid, bounds });
-        }
-
-        res
+        let img: &'a Self = self;
+        locations
+            .into_iter()
+            .map(|grid_location| {
+                let bounds = bounds_of(&grid_location);
+                let grid = grid_location.into_grid_image(img);
+                crate::Grid { grid, bounds }
+            })
+            .collect()
     }
 
     /// Find CapStones that form a grid
@@ -577,6 +597,18 @@ impl PreparedImage<BasicImageBuffer> {
         PreparedImage::without_preparation(buffer)
     }
 
+    /// Prepare a greyscale image given as rows of `w` bytes (0 black, 255
+    /// white), taking over the buffer: [`prepare_from_greyscale`](Self::prepare_from_greyscale)
+    /// builds its copy a pixel at a time through a closure, which cost a
+    /// fifth of the preparation. A buffer of the wrong length is cut, or
+    /// padded with white. (An RxEdge addition.)
+    pub fn prepare_from_luma(w: usize, h: usize, mut pixels: Vec<u8>) -> Self {
+        let len = w.checked_mul(h).expect("Image dimensions caused overflow");
+        pixels.resize(len, 255);
+        let pixels = pixels.into_boxed_slice();
+        PreparedImage::prepare(BasicImageBuffer { w, h, pixels })
+    }
+
     /// Given a byte valued function, generate a searchable image
     ///
     /// The values returned by the function are interpreted as luminance. i.e. a
@@ -622,6 +654,70 @@ mod tests {
         PreparedImage {
             buffer,
             cache: LruCache::new(NonZeroUsize::new(251).unwrap()),
+        }
+    }
+
+    /// 0.11.0's thresholding, as published, for comparison.
+    fn prepare_as_published(w: usize, h: usize, px: &[u8]) -> Vec<u8> {
+        let mut out = px.to_vec();
+        let mut row_average = vec![0; w];
+        let (mut avg_v, mut avg_u) = (0usize, 0usize);
+        let threshold_s = cmp::max(w / 8, 1);
+        for y in 0..h {
+            row_average.fill(0);
+            for x in 0..w {
+                let (v, u) = if y % 2 == 0 {
+                    (w - 1 - x, x)
+                } else {
+                    (x, w - 1 - x)
+                };
+                avg_v = avg_v * (threshold_s - 1) / threshold_s + px[y * w + v] as usize;
+                avg_u = avg_u * (threshold_s - 1) / threshold_s + px[y * w + u] as usize;
+                row_average[v] += avg_v;
+                row_average[u] += avg_u;
+            }
+            for x in 0..w {
+                let black =
+                    (px[y * w + x] as usize) < row_average[x] * (100 - 5) / (200 * threshold_s);
+                out[y * w + x] = if black { 1 } else { 0 };
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn prepare_thresholds_as_the_published_crate_did() {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for (w, h) in [(1, 1), (7, 5), (15, 9), (64, 48), (241, 37), (640, 12)] {
+            // Noise over a gradient, and flat runs, so both the averages and
+            // the comparisons are exercised near their edges.
+            let px: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    let r = next();
+                    if r % 7 == 0 {
+                        255
+                    } else {
+                        ((i % w) * 255 / w.max(1)) as u8 ^ (r >> 28) as u8
+                    }
+                })
+                .collect();
+            let ours = PreparedImage::prepare_from_luma(w, h, px.clone());
+            let want = prepare_as_published(w, h, &px);
+            for y in 0..h {
+                for x in 0..w {
+                    assert_eq!(
+                        ours.buffer.get_pixel(x, y),
+                        want[y * w + x],
+                        "{w}x{h} at {x},{y}"
+                    );
+                }
+            }
         }
     }
 
