@@ -150,15 +150,45 @@ pub fn adaptive(img: &GrayImage, win: u32, c: i32) -> GrayImage {
         let bot = &integral[y1 * stride..(y1 + 1) * stride];
         let rows = (y1 - y0) as i64;
         let srow = &src[y * wu..(y + 1) * wu];
-        for x in 0..wu {
-            let (a, b) = (x0[x], x1[x]);
+        let pixel = |x: usize, a: usize, b: usize| {
             let sum = bot[b]
                 .wrapping_sub(bot[a])
                 .wrapping_sub(top[b])
                 .wrapping_add(top[a]);
             let count = (b - a) as i64 * rows;
             let dark = i64::from(srow[x]) * count < i64::from(sum) - i64::from(c) * count;
-            orow[x] = if dark { 0 } else { 255 };
+            if dark {
+                0
+            } else {
+                255
+            }
+        };
+        // The window's edges are clamped only near the sides; in between
+        // it is a fixed width, and the loop runs over plain slices.
+        let (lo, hi) = (r.min(wu), wu.saturating_sub(r + 1).max(r.min(wu)));
+        for x in (0..lo).chain(hi..wu) {
+            orow[x] = pixel(x, x0[x], x1[x]);
+        }
+        let span = 2 * r + 1;
+        let count = span as i64 * rows;
+        let bias = i64::from(c) * count;
+        if lo < hi {
+            let (bl, br) = (&bot[..hi - r], &bot[lo + r + 1..]);
+            let (tl, tr) = (&top[..hi - r], &top[lo + r + 1..]);
+            for ((((o, &p), (&b1, &b0)), &t1), &t0) in orow[lo..hi]
+                .iter_mut()
+                .zip(&srow[lo..hi])
+                .zip(br.iter().zip(bl))
+                .zip(tr)
+                .zip(tl)
+            {
+                let sum = b1.wrapping_sub(b0).wrapping_sub(t1).wrapping_add(t0);
+                *o = if i64::from(p) * count < i64::from(sum) - bias {
+                    0
+                } else {
+                    255
+                };
+            }
         }
     }
     GrayImage::from_raw(w, h, out).unwrap_or_else(|| img.clone())

@@ -114,11 +114,13 @@ impl CorrectedDataStream {
 /// This tries to read the bit patterns from a [Grid](trait.Grid.html), correct
 /// errors and/or missing bits and write the result to the output. If successful
 /// also returns [MetaData](struct.MetaData.html) of the read grid.
-pub fn decode<W>(code: &dyn BitGrid, writer: W) -> DeQRResult<MetaData>
+// Generic over the grid rather than `&dyn BitGrid` (as in 0.11.0), so that
+// reading a grid's modules, once per module, can inline its `bit`.
+pub fn decode<G: BitGrid, W>(code: &G, writer: W) -> DeQRResult<MetaData>
 where
     W: Write,
 {
-    fn _decode(c: &dyn BitGrid) -> DeQRResult<(MetaData, CorrectedDataStream)> {
+    fn _decode<G: BitGrid + ?Sized>(c: &G) -> DeQRResult<(MetaData, CorrectedDataStream)> {
         let (meta, raw) = get_raw(c, true)?;
         let stream = codestream_ecc(&meta, raw)?;
         Ok((meta, stream))
@@ -138,7 +140,10 @@ where
 /// Return extracted metadata and the raw, uncorrected bit stream.
 ///
 /// Optionally, you can keep the stream masked, so the data appears as it was in the image.
-pub fn get_raw(code: &dyn BitGrid, remove_masked: bool) -> DeQRResult<(MetaData, RawData)> {
+pub fn get_raw<G: BitGrid + ?Sized>(
+    code: &G,
+    remove_masked: bool,
+) -> DeQRResult<(MetaData, RawData)> {
     let meta = read_format(code)?;
     let raw = read_data(code, &meta, remove_masked);
     Ok((meta, raw))
@@ -530,7 +535,7 @@ where
 }
 
 /// Reads the code in the "zigzag" pattern, optionally removing the mask
-fn read_data(code: &dyn BitGrid, meta: &MetaData, remove_mask: bool) -> RawData {
+fn read_data<G: BitGrid + ?Sized>(code: &G, meta: &MetaData, remove_mask: bool) -> RawData {
     let mut ds = RawData {
         data: [0; MAX_PAYLOAD_SIZE],
         len: 0,
@@ -573,7 +578,13 @@ fn read_data(code: &dyn BitGrid, meta: &MetaData, remove_mask: bool) -> RawData 
 
 // The read_bit() function can optionally consider the mask.
 // This allows bits to be read as they appear "physically" in the QR code or with the mask removed, reflecting the actual code.
-fn read_bit(code: &dyn BitGrid, meta: &MetaData, y: usize, x: usize, remove_mask: bool) -> bool {
+fn read_bit<G: BitGrid + ?Sized>(
+    code: &G,
+    meta: &MetaData,
+    y: usize,
+    x: usize,
+    remove_mask: bool,
+) -> bool {
     let mut v = code.bit(y, x) as u8;
     if remove_mask && mask_bit(meta.mask, y, x) {
         v ^= 1
@@ -676,7 +687,7 @@ fn correct_format(mut word: u16) -> DeQRResult<u16> {
     Ok(word)
 }
 
-fn read_format(code: &dyn BitGrid) -> DeQRResult<MetaData> {
+fn read_format<G: BitGrid + ?Sized>(code: &G) -> DeQRResult<MetaData> {
     let mut format = 0;
 
     // Try first location

@@ -40,8 +40,20 @@ where
 
     for y in 0..img.height() {
         let mut finder = LineScanner::new(img.get_pixel_at(0, y));
+        let mut last = img.raw_pixel(0, y);
         for x in 1..img.width() {
-            let linepos = match finder.advance(img.get_pixel_at(x, y)) {
+            // Most pixels continue a run: compare the stored bytes (a colour
+            // is one byte value, and one byte value one colour) and count,
+            // without building a `PixelColor`. `last` is the scanner's own
+            // last colour, as read: repainting by a capstone found earlier
+            // in the row changes the pixels ahead, not that.
+            let raw = img.raw_pixel(x, y);
+            if raw == last {
+                finder.extend_run();
+                continue;
+            }
+            last = raw;
+            let linepos = match finder.advance(PixelColor::from(raw)) {
                 Some(l) => l,
                 None => continue,
             };
@@ -129,6 +141,16 @@ impl LineScanner {
     /// observed. It will return `Some(position)` if the last added pixel
     /// completes a 1:1:3:1:1 pattern of black/white runs. This is a
     /// candidate for capstones.
+    /// [`advance`](Self::advance) with the colour of the run so far.
+    #[inline]
+    fn extend_run(&mut self) {
+        self.current_position += 1;
+        self.run_length += 1;
+    }
+
+    // Inlined: it runs once for every pixel of the image, and is a counter
+    // increment for all but the few where the colour changes.
+    #[inline]
     fn advance(&mut self, color: PixelColor) -> Option<LinePosition> {
         self.current_position += 1;
 

@@ -122,6 +122,7 @@ pub enum ColoredRegion {
 }
 
 impl From<u8> for PixelColor {
+    #[inline]
     fn from(x: u8) -> Self {
         match x {
             0 => PixelColor::White,
@@ -472,6 +473,7 @@ where
         self.buffer.get_pixel(x as usize, y as usize).into()
     }
 
+    #[inline]
     pub fn get_pixel_at(&self, x: usize, y: usize) -> PixelColor {
         self.buffer.get_pixel(x, y).into()
     }

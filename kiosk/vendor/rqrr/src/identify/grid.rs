@@ -135,6 +135,7 @@ where
         self.grid.grid_size
     }
 
+    #[inline]
     fn bit(&self, y: usize, x: usize) -> bool {
         let p = self.grid.c.map(x as f64 + 0.5, y as f64 + 0.5);
         PixelColor::White != self.img.get_pixel_at_point(p)
