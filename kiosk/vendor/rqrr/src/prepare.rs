@@ -582,21 +582,24 @@ impl PreparedImage<BasicImageBuffer> {
         F: FnMut(usize, usize) -> bool,
     {
         let capacity = w.checked_mul(h).expect("Image dimensions caused overflow");
-        let mut pixels = Vec::with_capacity(capacity);
-
-        for y in 0..h {
-            for x in 0..w {
-                let col = if fill(x, y) {
-                    PixelColor::Black
-                } else {
-                    PixelColor::White
-                };
-                pixels.push(col.into())
+        // Written in place rather than pushed (a length update per pixel),
+        // and only black and white are written, so `without_preparation`'s
+        // check of every pixel is not needed.
+        let mut pixels = vec![u8::from(PixelColor::White); capacity].into_boxed_slice();
+        let black = u8::from(PixelColor::Black);
+        if w > 0 {
+            for (y, row) in pixels.chunks_exact_mut(w).enumerate() {
+                for (x, p) in row.iter_mut().enumerate() {
+                    if fill(x, y) {
+                        *p = black;
+                    }
+                }
             }
         }
-        let pixels = pixels.into_boxed_slice();
-        let buffer = BasicImageBuffer { w, h, pixels };
-        PreparedImage::without_preparation(buffer)
+        PreparedImage {
+            buffer: BasicImageBuffer { w, h, pixels },
+            cache: LruCache::new(NonZeroUsize::new(251).unwrap()),
+        }
     }
 
     /// Prepare a greyscale image given as rows of `w` bytes (0 black, 255
