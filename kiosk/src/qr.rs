@@ -253,9 +253,9 @@ pub fn decode_from(img: &GrayImage, budget: Duration, first: usize) -> Report {
     let base = {
         let m = img.width().max(img.height());
         if m > 1280 {
-            resize(img, 1280.0 / m as f32)
+            std::borrow::Cow::Owned(resize(img, 1280.0 / m as f32))
         } else {
-            img.clone()
+            std::borrow::Cow::Borrowed(img)
         }
     };
     let min_dim = base.width().min(base.height());
@@ -311,7 +311,7 @@ pub fn decode_from(img: &GrayImage, budget: Duration, first: usize) -> Report {
         if roi.is_some() && step.name == CROP_CENTER {
             continue;
         }
-        let input = roi.as_ref().map_or(&base, |(img, _)| img);
+        let input: &GrayImage = roi.as_ref().map_or(&base, |(img, _)| img);
         let prepared = (step.prep)(input);
         rep.attempts += 1;
         // Binarised steps skip rqrr's own thresholding: a second threshold
