@@ -71,29 +71,32 @@ impl Pass {
 /// the 2x upscale anyway (see `decode_from`).
 const DENSE_PX_PER_MODULE: f32 = 1.5;
 
-/// Whether rqrr should refine the fit of a grid that did not decode.
+/// Whether a grid of `modules` a side with these corners, in an image
+/// `scale` times the frame's size, is under [`DENSE_PX_PER_MODULE`] frame
+/// pixels a module.
+fn too_dense(corners: &[(f32, f32); 4], modules: usize, scale: f32) -> bool {
+    side(corners) / scale < DENSE_PX_PER_MODULE * modules as f32
+}
+
+/// Whether rqrr should refine the fit of a grid that did not decode: not
+/// when the grid is too dense in the image rqrr works on.
 fn worth_refining(modules: usize, bounds: &[rqrr::Point; 4]) -> bool {
-    side(&bounds.map(|q| (q.x as f32, q.y as f32))) >= DENSE_PX_PER_MODULE * modules as f32
+    !too_dense(&bounds.map(|q| (q.x as f32, q.y as f32)), modules, 1.0)
 }
 
 /// One rqrr pass, isolated. `binary`: the image is already black (0) and
 /// white (255), and is handed over as a bitmap.
 fn rqrr_once(img: GrayImage, binary: bool, panics: &mut u32) -> Pass {
     let r = isolated(move || {
-        let mut pass = Pass::default();
-        if binary {
-            let (w, h) = img.dimensions();
-            let (wu, raw) = (w as usize, img.as_raw());
-            let mut p = rqrr::PreparedImage::prepare_from_bitmap(wu, h as usize, |x, y| {
-                raw[y * wu + x] < 128
-            });
-            pass.collect(p.detect_grids_refining(worth_refining));
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let mut p = if binary {
+            let raw = img.as_raw();
+            rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| raw[y * w + x] < 128)
         } else {
-            let (w, h) = img.dimensions();
-            let mut p =
-                rqrr::PreparedImage::prepare_from_luma(w as usize, h as usize, img.into_raw());
-            pass.collect(p.detect_grids_refining(worth_refining));
-        }
+            rqrr::PreparedImage::prepare_from_luma(w, h, img.into_raw())
+        };
+        let mut pass = Pass::default();
+        pass.collect(p.detect_grids_refining(worth_refining));
         pass
     });
     match r {
@@ -335,7 +338,7 @@ pub fn decode_from(img: &GrayImage, budget: Duration, first: usize) -> Report {
             let dense = pass
                 .undecoded
                 .iter()
-                .any(|(c, modules)| side(c) / step.scale < DENSE_PX_PER_MODULE * *modules as f32);
+                .any(|(c, modules)| too_dense(c, *modules, step.scale));
             if dense {
                 if let Some(up) = order[pos..].iter().position(|&j| steps[j].name == UPSCALE2) {
                     let j = order.remove(pos + up);

@@ -220,6 +220,19 @@ impl<S> PreparedImage<S>
 where
     S: ImageBuffer,
 {
+    /// An image and an empty region cache. (The one place the cache is
+    /// made; 0.11.0 spelled it out in each constructor.)
+    fn with_buffer(buffer: S) -> Self {
+        const REGIONS: NonZeroUsize = match NonZeroUsize::new(251) {
+            Some(n) => n,
+            None => panic!("251 is not zero"),
+        };
+        PreparedImage {
+            buffer,
+            cache: LruCache::new(REGIONS),
+        }
+    }
+
     pub fn prepare(mut buf: S) -> Self {
         let w = buf.width();
         let h = buf.height();
@@ -266,10 +279,7 @@ where
             }
         }
 
-        PreparedImage {
-            buffer: buf,
-            cache: LruCache::new(NonZeroUsize::new(251).unwrap()),
-        }
+        Self::with_buffer(buf)
     }
 
     /// Group [CapStones](struct.CapStone.html) into [Grids](struct.Grid.html)
@@ -380,10 +390,7 @@ where
             }
         }
 
-        PreparedImage {
-            buffer: buf,
-            cache: LruCache::new(NonZeroUsize::new(251).unwrap()),
-        }
+        Self::with_buffer(buf)
     }
 
     /// Return the width of the image
@@ -596,10 +603,7 @@ impl PreparedImage<BasicImageBuffer> {
                 }
             }
         }
-        PreparedImage {
-            buffer: BasicImageBuffer { w, h, pixels },
-            cache: LruCache::new(NonZeroUsize::new(251).unwrap()),
-        }
+        PreparedImage::with_buffer(BasicImageBuffer { w, h, pixels })
     }
 
     /// Prepare a greyscale image given as rows of `w` bytes (0 black, 255
